@@ -1,0 +1,52 @@
+"""Build the FastAPI application: routers, error rendering, middleware, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from serve_app.api import problems
+from serve_app.api.middleware import RequestContextMiddleware
+from serve_app.api.routers import admin, auth, catalog, health, images, inventory, me
+from serve_app.api.state import AppState, build_state
+from serve_app.core.logging import configure_logging
+from serve_app.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """The HTTP application. Heavy resources are created in the lifespan, not here."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json_lines=settings.log_json)
+        app_state = state or build_state(settings)
+        await app_state.keys.ring()  # create the first signing key before taking traffic
+        app.state.cardvault = app_state
+        try:
+            yield
+        finally:
+            if state is None:
+                await app_state.close()
+
+    app = FastAPI(
+        title="CardVault API", version="0.1.0", lifespan=lifespan,
+        description="Scan, identify, grade, price and trade trading cards.",
+        docs_url="/docs", openapi_url="/openapi.json",
+    )
+    problems.install(app)
+    app.add_middleware(RequestContextMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                           allow_methods=["*"], allow_headers=["*"])
+    app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (auth.router, me.router, admin.router, catalog.router, inventory.router, images.router):
+        api.include_router(router)
+    app.include_router(api)
+    return app

@@ -1,0 +1,56 @@
+"""Request ids, access logs and Prometheus metrics, as one pure-ASGI middleware."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serve_app.core.request_context import request_id_var
+
+REQUESTS = Counter("cardvault_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("cardvault_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+log = logging.getLogger("cardvault.access")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _VALID_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "WS")
+            REQUESTS.labels(method, template, str(status)).inc()
+            LATENCY.labels(method, template).observe(elapsed)
+            if template not in ("/healthz", "/metrics"):
+                log.info("request", extra={"method": method, "path": scope.get("path"), "route": template,
+                                           "status": status, "ms": round(elapsed * 1000, 2)})
+            request_id_var.reset(token)

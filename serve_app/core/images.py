@@ -1,0 +1,70 @@
+"""Image validation and thumbnails (framework-free).
+
+Checks run from cheapest to dearest: byte size, then the header (type, pixel count) before a
+single pixel is decoded, so a decompression bomb is refused without being expanded.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from serve_app.core.errors import InvalidImage, PayloadTooLarge
+
+ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "MPO": "image/jpeg"}
+THUMBNAIL_SIZES = (128, 256, 512)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    content_type: str
+    width: int
+    height: int
+    byte_size: int
+
+
+def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """Validate an upload; raise ``PayloadTooLarge`` (413) or ``InvalidImage`` (422)."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
+    if not data:
+        raise InvalidImage("the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLarge(f"image has too many pixels: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InvalidImage(f"not a readable image: {exc}") from None
+    with image:
+        if image.format not in ALLOWED:
+            raise InvalidImage(f"unsupported image type {image.format}; use JPEG, PNG or WebP")
+        width, height = image.size
+        if width * height > max_pixels:
+            raise PayloadTooLarge(f"image is {width}x{height} ({width * height / 1e6:.1f} MP); "
+                                  f"the limit is {max_pixels / 1e6:.0f} MP")
+        if width < 16 or height < 16:
+            raise InvalidImage(f"image is only {width}x{height} pixels")
+        try:
+            image.load()  # decodes fully: truncated or corrupt data fails here
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise InvalidImage(f"image data is truncated or corrupt: {exc}") from None
+        return ImageInfo(ALLOWED[image.format], width, height, len(data))
+
+
+def thumbnails(data: bytes) -> dict[int, bytes]:
+    """WebP thumbnails whose longest side is 128, 256 and 512 px, EXIF orientation applied."""
+    with Image.open(io.BytesIO(data)) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    out = {}
+    for size in THUMBNAIL_SIZES:
+        thumb = upright.copy()
+        thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        thumb.save(buffer, format="WEBP", quality=82, method=4)
+        out[size] = buffer.getvalue()
+    return out

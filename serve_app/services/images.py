@@ -1,0 +1,102 @@
+"""Uploaded images: validated, stored with thumbnails, served through signed URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from serve_app.core.errors import ImageNotFound, PayloadTooLarge
+from serve_app.core.images import THUMBNAIL_SIZES, inspect_image, thumbnails
+from serve_app.core.storage import ObjectMissing, ObjectStorage
+from serve_app.db.tables import Image
+from serve_app.schemas.images import ImagePublic, UploadTicket
+from serve_app.settings import Settings
+
+
+def original_key(key: str) -> str:
+    return f"images/{key}/original"
+
+
+def thumbnail_key(key: str, size: int) -> str:
+    return f"images/{key}/thumb-{size}.webp"
+
+
+async def _store(storage: ObjectStorage, settings: Settings, image: Image, data: bytes, *, write_original: bool) -> None:
+    info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+    thumbs = await asyncio.to_thread(thumbnails, data)
+    if write_original:
+        await storage.put(original_key(image.key), data, info.content_type)
+    for size, thumb in thumbs.items():
+        await storage.put(thumbnail_key(image.key, size), thumb, "image/webp")
+    image.status, image.content_type = "ready", info.content_type
+    image.width, image.height, image.byte_size = info.width, info.height, info.byte_size
+
+
+async def upload(session: AsyncSession, *, storage: ObjectStorage, settings: Settings, user_id: uuid.UUID,
+                 data: bytes) -> Image:
+    image = Image(key=uuid.uuid4().hex, user_id=user_id)
+    await _store(storage, settings, image, data, write_original=True)
+    session.add(image)
+    await session.flush()
+    return image
+
+
+async def start_upload(session: AsyncSession, *, storage: ObjectStorage, settings: Settings,
+                       user_id: uuid.UUID, content_type: str, byte_size: int) -> UploadTicket:
+    """A signed URL the client PUTs the bytes to, then confirms with ``complete_upload``."""
+    if byte_size > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"images are limited to {settings.max_upload_bytes} bytes")
+    image = Image(key=uuid.uuid4().hex, user_id=user_id, status="pending")
+    session.add(image)
+    await session.flush()
+    ttl = settings.signed_url_ttl_s
+    return UploadTicket(key=image.key, upload_url=storage.presign_put(original_key(image.key), content_type, ttl),
+                        headers={"Content-Type": content_type}, expires_in=ttl)
+
+
+async def get_image(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> Image:
+    image = await session.get(Image, key)
+    if image is None or image.user_id != user_id:
+        raise ImageNotFound()
+    return image
+
+
+async def complete_upload(session: AsyncSession, *, storage: ObjectStorage, settings: Settings,
+                          user_id: uuid.UUID, key: str) -> Image:
+    image = await get_image(session, user_id=user_id, key=key)
+    if image.status == "ready":
+        return image
+    try:
+        data = await storage.get(original_key(key))
+    except ObjectMissing:
+        raise ImageNotFound("nothing was uploaded to this key yet") from None
+    try:
+        await _store(storage, settings, image, data, write_original=False)
+    except Exception:
+        await storage.delete(original_key(key))  # a rejected upload is not kept
+        raise
+    session.add(image)
+    await session.flush()
+    return image
+
+
+async def delete_image(session: AsyncSession, *, storage: ObjectStorage, user_id: uuid.UUID, key: str) -> None:
+    image = await get_image(session, user_id=user_id, key=key)
+    for object_key in (original_key(key), *(thumbnail_key(key, s) for s in THUMBNAIL_SIZES)):
+        await storage.delete(object_key)
+    await session.delete(image)
+    await session.flush()
+
+
+def to_public(image: Image, *, storage: ObjectStorage, settings: Settings) -> ImagePublic:
+    ttl = settings.signed_url_ttl_s
+    ready = image.status == "ready"
+    return ImagePublic(
+        key=image.key, status=image.status, content_type=image.content_type, width=image.width,
+        height=image.height, byte_size=image.byte_size, created_at=image.created_at,
+        url=storage.presign_get(original_key(image.key), ttl) if ready else None,
+        thumbnails={s: storage.presign_get(thumbnail_key(image.key, s), ttl) for s in THUMBNAIL_SIZES} if ready else {},
+        expires_in=ttl,
+    )
