@@ -32,7 +32,12 @@ TCGPLAYER_VARIANTS = {
     "unlimitedHolofoil": "holofoil",
 }
 FAB_FOILING = {None: "normal", "Rainbow": "rainbow_foil", "Cold": "cold_foil", "Gold": "gold_foil"}
-ZERO_PADDED_SINCE = date(2020, 2, 1)  # Sword & Shield onwards print numbers as 012/202
+ZERO_PADDED_SINCE = date(2020, 2, 1)
+# Pokémon TCG Live set codes of Scarlet & Violet sets, which the source leaves empty
+# (``ptcgoCode: null``); collectors and TCGplayer exports use them.
+KNOWN_SET_CODES = {"sv1": "SVI", "sv2": "PAL", "sv3": "OBF", "sv3pt5": "MEW", "sv4": "PAR", "sv4pt5": "PAF",
+                   "sv5": "TEF", "sv6": "TWM", "sv6pt5": "SFA", "sv7": "SCR", "sv8": "SSP", "sv8pt5": "PRE",
+                   "sv9": "JTG", "svp": "PR-SV", "sve": "SVE"}  # Sword & Shield onwards print numbers as 012/202
 
 
 @dataclass
@@ -172,7 +177,8 @@ def load_pokemon(path: Path, *, variants: dict[str, set[str]] | None = None) -> 
         if s["id"] not in sets:
             released = s.get("releaseDate")
             sets[s["id"]] = SetRecord(
-                id=s["id"], game_id="pokemon", name=s["name"], code=s.get("ptcgoCode"),
+                id=s["id"], game_id="pokemon", name=s["name"],
+                code=s.get("ptcgoCode") or KNOWN_SET_CODES.get(s["id"]),
                 series=s.get("series"), printed_total=_int(s.get("printedTotal")), total=_int(s.get("total")),
                 release_date=date.fromisoformat(released.replace("/", "-")) if released else None,
             )

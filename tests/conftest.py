@@ -28,7 +28,7 @@ from serve_app.db.engine import create_engine
 from serve_app.db.migrate import upgrade
 from serve_app.services.catalog_import import import_catalog
 from serve_app.settings import Settings
-from tests.factories import TestUser, register
+from tests.factories import ApiUser, register
 
 DATA = Path(os.environ.get("CARDVAULT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 PG_ADMIN_URL = os.environ.get("CARDVAULT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -132,10 +132,10 @@ def client(app_client: httpx.AsyncClient) -> Iterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def alice(client: httpx.AsyncClient) -> TestUser:
+async def alice(client: httpx.AsyncClient) -> ApiUser:
     return await register(client, display_name="Alice")
 
 
 @pytest.fixture
-async def bob(client: httpx.AsyncClient) -> TestUser:
+async def bob(client: httpx.AsyncClient) -> ApiUser:
     return await register(client, display_name="Bob")

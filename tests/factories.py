@@ -9,7 +9,7 @@ import httpx
 
 
 @dataclass
-class TestUser:
+class ApiUser:
     id: str
     email: str
     password: str
@@ -22,7 +22,7 @@ class TestUser:
 
 
 async def register(client: httpx.AsyncClient, *, email: str | None = None, password: str = "correct horse battery",
-                   display_name: str = "Ash", **extra: object) -> TestUser:
+                   display_name: str = "Ash", **extra: object) -> ApiUser:
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
     response = await client.post("/api/v1/auth/register", json={"email": email, "password": password,
                                                                 "display_name": display_name, **extra})
@@ -31,4 +31,4 @@ async def register(client: httpx.AsyncClient, *, email: str | None = None, passw
     token = await client.post("/api/v1/auth/token", data={"username": email, "password": password})
     assert token.status_code == 200, token.text
     body = token.json()
-    return TestUser(user_id, email, password, body["access_token"], body["refresh_token"])
+    return ApiUser(user_id, email, password, body["access_token"], body["refresh_token"])

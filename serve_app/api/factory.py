@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from serve_app.api import problems
@@ -14,8 +14,6 @@ from serve_app.api.routers import admin, auth, catalog, health, images, inventor
 from serve_app.api.state import AppState, build_state
 from serve_app.core.logging import configure_logging
 from serve_app.settings import Settings, get_settings
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
@@ -44,9 +42,8 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"])
-    app.include_router(health.router)
-    api = APIRouter(prefix=API_PREFIX)
-    for router in (auth.router, me.router, admin.router, catalog.router, inventory.router, images.router):
-        api.include_router(router)
-    app.include_router(api)
+    # routers carry their full prefix so metrics and logs see the whole route template
+    for router in (health.router, auth.router, me.router, admin.router, catalog.router, inventory.router,
+                   images.router):
+        app.include_router(router)
     return app

@@ -15,12 +15,29 @@ from sqlmodel import Field, SQLModel
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 def _ts(**kw: Any) -> Any:
-    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), **kw)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kw)
 
 
 class User(SQLModel, table=True):
@@ -71,11 +88,11 @@ class AuthSession(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     created_at: datetime = _ts()
     last_used_at: datetime = _ts()
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
     user_agent: str = Field(default="", max_length=255)
     ip: str = Field(default="", max_length=64)
     auth_method: str = Field(default="password", max_length=64)
-    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_reason: str | None = Field(default=None, max_length=64)
 
 
@@ -84,8 +101,8 @@ class RefreshToken(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     session_id: uuid.UUID = Field(foreign_key="auth_sessions.id", index=True, ondelete="CASCADE")
     issued_at: datetime = _ts()
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Game(SQLModel, table=True):

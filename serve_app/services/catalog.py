@@ -55,7 +55,7 @@ def _set_public(s: CardSet) -> SetPublic:
                      printed_total=s.printed_total, total=s.total, release_date=s.release_date)
 
 
-def _collector_line(card: Card, card_set: CardSet) -> str:
+def collector_line(card: Card, card_set: CardSet) -> str:
     return printed_collector_line(
         CardRecord(id=card.id, game_id=card.game_id, set_id=card.set_id, name=card.name,
                    number=card.number, printed_total=card.printed_total),
@@ -66,7 +66,7 @@ def _collector_line(card: Card, card_set: CardSet) -> str:
 
 def _summary(card: Card, card_set: CardSet, score: float | None = None) -> CardSummary:
     return CardSummary(id=card.id, game=card.game_id, set=_set_public(card_set), name=card.name,
-                       number=card.number, collector_line=_collector_line(card, card_set),
+                       number=card.number, collector_line=collector_line(card, card_set),
                        rarity=card.rarity, supertype=card.supertype, image_url=card.image_url,
                        score=score)
 

@@ -32,6 +32,7 @@ from pipelines.catalog_sources import collector_key, normalize_name
 from serve_app.core.errors import CsvFormatError, UnprocessableContent
 from serve_app.db.tables import Card, CardSet, InventoryItem, Printing
 from serve_app.schemas.inventory import Condition, ImportResult, InventoryCreate, UnmatchedRow
+from serve_app.services.catalog import collector_line
 from serve_app.services.inventory import create_item
 
 MAX_ROWS = 50_000
@@ -298,8 +299,9 @@ async def _match_row(matcher: Matcher, fmt: CsvFormat, row: dict[str, str]) -> P
         for p in by_product:
             if p.finish == finish or (finish == "foil" and "foil" in p.finish):
                 return p
+    number = row.get(fmt.number, "").split("/")[0].strip()  # TCGplayer writes "012/193"
     card = await matcher.card(name=row.get("Name", ""), set_code=row.get(fmt.set_code or "", ""),
-                              set_name=row.get(fmt.set_name or "", ""), number=row.get(fmt.number, ""))
+                              set_name=row.get(fmt.set_name or "", ""), number=number)
     return await matcher.printing(card, finish, language)
 
 
@@ -329,7 +331,8 @@ async def export_csv(session: AsyncSession, *, user_id: uuid.UUID, format_name: 
         language = CODES_TO_LANGUAGE.get(item.language, item.language)
         record = {
             "Name": card.name, "Simple Name": card.name, "Rarity": card.rarity or "",
-            fmt.quantity: str(item.quantity), fmt.number: card.number,
+            fmt.quantity: str(item.quantity),
+            fmt.number: collector_line(card, card_set) if fmt.name == "tcgplayer" else card.number,
             fmt.finish: _finish_out(fmt, item.finish),
             "Condition": fmt.condition_out[Condition(item.condition)],
             "Language": item.language if fmt.language_codes else language,

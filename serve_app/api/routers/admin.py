@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import AdminUser, SessionDep, StateDep, limit_by_ip
 from serve_app.schemas.users import RoleUpdate, UserList, UserPublic
 from serve_app.services import users as user_service
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
+router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(limit_by_ip)])
 
 
 @router.get("/users")

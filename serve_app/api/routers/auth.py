@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
+from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, client_ip, limit_by_ip, limit_login
 from serve_app.schemas.users import RefreshRequest, TokenPair, UserCreate, UserPublic
 from serve_app.services import auth as auth_service
 from serve_app.services import oidc
 from serve_app.services import users as user_service
 
-router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(limit_by_ip)])
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], dependencies=[Depends(limit_by_ip)])
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import SessionDep, StateDep, limit_by_ip
 from serve_app.schemas.catalog import CardDetail, CardPage
 from serve_app.services import catalog as catalog_service
 
-router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=[Depends(limit_by_ip)])
+router = APIRouter(prefix=f"{API_PREFIX}/catalog", tags=["catalog"], dependencies=[Depends(limit_by_ip)])
 
 
 @router.get("/cards")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile, status
 
+from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
 from serve_app.core.errors import ImageNotFound, PayloadTooLarge, PermissionDenied
 from serve_app.core.storage import LocalStorage, ObjectMissing
@@ -13,7 +14,7 @@ from serve_app.db.tables import Image
 from serve_app.schemas.images import ImagePublic, UploadRequest, UploadTicket
 from serve_app.services import images as image_service
 
-router = APIRouter(prefix="/images", tags=["images"], dependencies=[Depends(limit_by_ip)])
+router = APIRouter(prefix=f"{API_PREFIX}/images", tags=["images"], dependencies=[Depends(limit_by_ip)])
 KEY_PATH = Path(pattern=r"^[0-9a-f]{32}$")
 
 

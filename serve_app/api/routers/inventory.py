@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 
+from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, limit_by_ip
 from serve_app.core.errors import PayloadTooLarge
 from serve_app.schemas.inventory import (
@@ -21,7 +22,7 @@ from serve_app.schemas.inventory import (
 from serve_app.services import inventory as inventory_service
 from serve_app.services import inventory_csv
 
-router = APIRouter(prefix="/inventory", tags=["inventory"], dependencies=[Depends(limit_by_ip)])
+router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"], dependencies=[Depends(limit_by_ip)])
 MAX_CSV_BYTES = 10 * 1024 * 1024
 CsvFormatName = Annotated[str, Query(pattern="^(tcgplayer|deckbox|moxfield|manabox)$")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -34,4 +35,10 @@ async def _run_async() -> None:
     await engine.dispose()
 
 
-asyncio.run(_run_async())
+try:
+    asyncio.get_running_loop()
+except RuntimeError:
+    asyncio.run(_run_async())
+else:  # called from async code (tests, app start): run on a private loop in a thread
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _run_async()).result()

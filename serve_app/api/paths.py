@@ -1,0 +1,3 @@
+"""URL layout shared by the routers."""
+
+API_PREFIX = "/api/v1"

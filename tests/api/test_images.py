@@ -1,0 +1,99 @@
+"""Image upload, validation (type, bytes, pixels, bombs, truncation), thumbnails, signed URLs."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from urllib.parse import urlsplit
+
+import httpx
+from PIL import Image
+
+from tests.factories import ApiUser
+
+
+def _jpeg(size: tuple[int, int] = (1200, 1600)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _png_bomb(width: int = 10_000, height: int = 10_000) -> bytes:
+    """A valid PNG header claiming 100 megapixels, with a tiny compressed body."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = zlib.compress(b"\x00" * (width // 8 + 1) * 64, 9)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def test_upload_makes_thumbnails_behind_signed_urls(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    response = await client.post("/api/v1/images", files={"file": ("binder.jpg", _jpeg(), "image/jpeg")},
+                                  headers=alice.headers)
+    assert response.status_code == 201, response.text
+    image = response.json()
+    assert (image["width"], image["height"], image["content_type"]) == (1200, 1600, "image/jpeg")
+    for size, url in image["thumbnails"].items():
+        blob = await client.get(_path(url))
+        assert blob.status_code == 200 and blob.headers["content-type"] == "image/webp"
+        with Image.open(io.BytesIO(blob.content)) as thumb:
+            assert max(thumb.size) == int(size)
+            assert thumb.getpixel((thumb.width // 2, thumb.height // 2))[2] > 150  # still blue
+    original = await client.get(_path(image["url"]))
+    assert original.status_code == 200 and original.content[:2] == b"\xff\xd8"
+    tampered = _path(image["url"]).replace("signature=", "signature=0")
+    assert (await client.get(tampered)).status_code == 403
+
+
+async def test_signed_upload_url_flow(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    data = _jpeg((800, 600))
+    ticket = await client.post("/api/v1/images/uploads", json={"content_type": "image/jpeg", "byte_size": len(data)},
+                               headers=alice.headers)
+    assert ticket.status_code == 201
+    body = ticket.json()
+    pending = await client.get(f"/api/v1/images/{body['key']}", headers=alice.headers)
+    assert pending.json()["status"] == "pending" and pending.json()["url"] is None
+    put = await client.put(_path(body["upload_url"]), content=data, headers=body["headers"])
+    assert put.status_code == 204
+    done = await client.post(f"/api/v1/images/{body['key']}/complete", headers=alice.headers)
+    assert done.status_code == 200 and done.json()["status"] == "ready" and done.json()["width"] == 800
+
+
+async def test_bad_images_are_rejected_clearly(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    cases = {
+        "not an image": (b"%PDF-1.7 hello", 422),
+        "truncated jpeg": (_jpeg()[:2000], 422),
+        "decompression bomb": (_png_bomb(), 413),
+        "empty": (b"", 422),
+        "gif": (b"GIF89a" + b"\x10\x00\x10\x00" + b"\x00" * 20, 422),
+    }
+    for name, (data, status) in cases.items():
+        response = await client.post("/api/v1/images", files={"file": ("x", data, "application/octet-stream")},
+                                      headers=alice.headers)
+        assert response.status_code == status, (name, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json"), name
+    assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_upload_too_many_bytes(backend, client: httpx.AsyncClient, alice: ApiUser) -> None:  # type: ignore[no-untyped-def]
+    limit = backend.settings.max_upload_bytes
+    response = await client.post("/api/v1/images", files={"file": ("big.jpg", b"\xff" * (limit + 10), "image/jpeg")},
+                                  headers=alice.headers)
+    assert response.status_code == 413
+    ticket = await client.post("/api/v1/images/uploads", json={"content_type": "image/jpeg", "byte_size": limit + 1},
+                               headers=alice.headers)
+    assert ticket.status_code == 413
+
+
+async def test_delete_image_removes_objects(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    image = (await client.post("/api/v1/images", files={"file": ("a.jpg", _jpeg((300, 300)), "image/jpeg")},
+                               headers=alice.headers)).json()
+    assert (await client.delete(f"/api/v1/images/{image['key']}", headers=alice.headers)).status_code == 204
+    assert (await client.get(f"/api/v1/images/{image['key']}", headers=alice.headers)).status_code == 404
+    assert (await client.get(_path(image["thumbnails"]["128"]))).status_code == 404
