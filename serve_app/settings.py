@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     ingress_max_ongoing_requests: int = 64
     ingress_num_cpus: float = 0.5
     demo_data: bool = True
+    # where `cardvault serve` finds the catalogs for the demo; default: ../shared/data beside the repo
+    catalog_dir: Path | None = None
+
+    def resolved_catalog_dir(self) -> Path:
+        if self.catalog_dir is not None:
+            return self.catalog_dir
+        beside_repo = Path(__file__).resolve().parents[2] / "shared" / "data"
+        return beside_repo if beside_repo.exists() else self.data_dir / "catalog"
 
     @field_validator("data_dir")
     @classmethod

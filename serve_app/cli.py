@@ -1,0 +1,233 @@
+"""The ``cardvault`` command line: serve, database, catalog, users, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from serve_app.settings import Settings, get_settings
+
+app = typer.Typer(help="CardVault: scan, identify, grade, price and trade trading cards.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Card catalogs.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="JWT signing keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(user_app, name="user")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+class GameName(StrEnum):
+    pokemon = "pokemon"
+    fab = "fab"
+
+
+class RoleName(StrEnum):
+    user = "user"
+    moderator = "moderator"
+    admin = "admin"
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await factory()
+    return asyncio.run(main())
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def _upgrade(settings: Settings) -> None:
+    from serve_app.db.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations (SQLite or PostgreSQL, from CARDVAULT_DATABASE_URL)."""
+    from serve_app.db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.effective_database_url, revision)
+    console.print(f"[green]database at {revision}[/green]")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    game: GameName, path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    variants: Annotated[Path | None, typer.Option(help="TCGplayer price snapshot CSV: which finishes exist")] = None,
+) -> None:
+    """Import a catalog file in its source's schema (pokemontcg.io v2 or @flesh-and-blood/cards)."""
+    from pipelines.catalog_sources import load_catalog
+    from serve_app.db.engine import create_engine
+    from serve_app.services.catalog_import import import_catalog
+
+    settings = get_settings()
+    _upgrade(settings)
+    if variants is None and game == GameName.pokemon:
+        guess = path.parent / "pokemon_price_snapshots.csv.gz"
+        variants = guess if guess.exists() else None
+    catalog = load_catalog(game.value, path, variants_path=variants)
+
+    async def work() -> dict[str, int]:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            with _progress() as progress:
+                task = progress.add_task(f"importing {game.value}",
+                                         total=len(catalog.sets) + len(catalog.cards) + catalog.printing_count)
+                return await import_catalog(engine, catalog, progress=lambda n: progress.advance(task, n))
+        finally:
+            await engine.dispose()
+
+    counts = _run(work)
+    console.print(f"[green]{game.value}: {counts['sets']} sets, {counts['cards']} cards, "
+                  f"{counts['printings']} printings[/green]")
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    role: RoleName = RoleName.user,
+    display_name: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="CARDVAULT_NEW_USER_PASSWORD")] = "",
+) -> None:
+    """Create a user (an admin, say)."""
+    from serve_app.api.state import build_state
+    from serve_app.schemas.users import Role
+    from serve_app.services.users import create_user
+
+    if len(password) < 10:
+        raise typer.BadParameter("the password needs at least 10 characters", param_hint="--password")
+    settings = get_settings()
+    _upgrade(settings)
+
+    async def work() -> str:
+        state = build_state(settings)
+        try:
+            async with state.sessions() as session:
+                user = await create_user(session, vault=state.vault, email=email, password=password,
+                                         display_name=display_name, role=Role(role.value))
+                await session.commit()
+                return str(user.id)
+        finally:
+            await state.close()
+
+    console.print(f"[green]created {role.value} {email} ({_run(work)})[/green]")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Start signing access tokens with a new key now; old keys verify until their tokens expire."""
+    from serve_app.api.state import build_state
+
+    settings = get_settings()
+
+    async def work() -> str:
+        state = build_state(settings)
+        try:
+            return await state.keys.rotate()
+        finally:
+            await state.close()
+
+    console.print(f"[green]new signing key {_run(work)}[/green]")
+
+
+def prepare_embedded(settings: Settings) -> None:
+    """Migrate, then load the catalogs and the demo collector if asked and missing."""
+    from serve_app.api.state import build_state
+    from serve_app.services.demo import DEMO_EMAIL, DEMO_PASSWORD, ensure_catalogs, ensure_demo_user
+
+    _upgrade(settings)
+    if not settings.demo_data:
+        return
+    catalog_dir = settings.resolved_catalog_dir()
+
+    async def work() -> bool:
+        state = build_state(settings)
+        try:
+            with _progress() as progress:
+                tasks: dict[str, Any] = {}
+
+                def report(game: str, done: int, total: int) -> None:
+                    if game not in tasks:
+                        tasks[game] = progress.add_task(f"catalog {game}", total=total)
+                    progress.update(tasks[game], completed=done)
+
+                await ensure_catalogs(state.engine, catalog_dir, progress=report)
+            return await ensure_demo_user(state.engine, state.vault)
+        finally:
+            await state.close()
+
+    if not (catalog_dir / "pokemon_cards.json.gz").exists():
+        console.print(f"[yellow]no catalog files in {catalog_dir}; set CARDVAULT_CATALOG_DIR[/yellow]")
+    created = _run(work)
+    console.print(f"demo login: [bold]{DEMO_EMAIL}[/bold] / [bold]{DEMO_PASSWORD}[/bold]"
+                  + (" (created)" if created else ""))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="HTTP host of the Serve proxy")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the Serve proxy")] = 8000,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start local Ray)")] = None,
+    min_replicas: Annotated[int, typer.Option()] = 1,
+    max_replicas: Annotated[int, typer.Option()] = 2,
+    demo: Annotated[bool, typer.Option(help="load the catalogs and demo user when missing")] = True,
+) -> None:
+    """Start the Serve application: embedded local Ray by default, or deploy onto a cluster."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    settings = get_settings()
+    if not demo:
+        settings = settings.model_copy(update={"demo_data": False})
+    os.environ.setdefault("CARDVAULT_DATA_DIR", str(settings.data_dir))
+    os.environ.setdefault("CARDVAULT_PUBLIC_URL", f"http://{host}:{port}")
+    if address is None:  # the embedded default prepares its own database
+        prepare_embedded(settings)
+    import ray
+    from ray import serve as ray_serve
+
+    from serve_app.app import AppArgs, build_app
+
+    ray.init(address=address, include_dashboard=False, log_to_driver=True,
+             runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+    ray_serve.start(http_options={"host": host, "port": port})
+    ray_serve.run(build_app(AppArgs(min_replicas=min_replicas, max_replicas=max_replicas)),
+                  name="cardvault", route_prefix="/")
+    console.print(f"[green]CardVault is serving at http://{host}:{port}[/green]  (API docs: /docs)")
+    if address is not None:
+        console.print("deployed onto the cluster; `serve shutdown` there stops it")
+        return
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop:
+        time.sleep(0.5)
+    console.print("shutting down")
+    ray_serve.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    app()

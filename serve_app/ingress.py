@@ -1,0 +1,26 @@
+"""The FastAPI ingress as a Ray Serve deployment.
+
+The ASGI app is built on the replica, after the constructor (``__serve_build_asgi_app__``),
+so settings are read and heavy resources opened where they are used, never at import. Model
+deployment handles will be passed to the constructor by ``serve_app.app`` (the scan issue).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+from serve_app.api.factory import create_app
+from serve_app.settings import Settings
+
+
+@serve.deployment(name="CardVaultIngress", graceful_shutdown_timeout_s=5, health_check_period_s=10)
+@serve.ingress()
+class CardVaultIngress:
+    def __init__(self, settings_overrides: dict[str, Any] | None = None) -> None:
+        # environment (CARDVAULT_*) first, then explicit overrides from the app builder
+        self.settings = Settings(**(settings_overrides or {}))
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_app(self.settings)
