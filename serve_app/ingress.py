@@ -23,4 +23,12 @@ class CardVaultIngress:
         self.settings = Settings(**(settings_overrides or {}))
 
     def __serve_build_asgi_app__(self) -> Any:
-        return create_app(self.settings)
+        # the Serve proxy assigns X-Request-ID and returns it; log with the same id
+        return create_app(self.settings, request_id_source=_serve_request_id, emit_request_id=False)
+
+
+def _serve_request_id() -> str | None:
+    from ray.serve.context import _get_serve_request_context
+
+    request_id: str | None = _get_serve_request_context().request_id
+    return request_id

@@ -116,6 +116,21 @@ async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         await _drop_postgres_db(db_name)
 
 
+@pytest.fixture
+async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
+    """A freshly migrated, empty database of the backend's kind."""
+    if backend.name == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        await asyncio.to_thread(upgrade, url)
+        yield url
+        return
+    name = await _fresh_postgres_db()
+    url = _pg_url(name)
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    await _drop_postgres_db(name)
+
+
 @pytest.fixture(scope="session")
 async def app_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(backend.settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,7 +16,8 @@ from serve_app.core.logging import configure_logging
 from serve_app.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, state: AppState | None = None,
+               request_id_source: Callable[[], str | None] | None = None, emit_request_id: bool = True) -> FastAPI:
     """The HTTP application. Heavy resources are created in the lifespan, not here."""
     settings = settings or get_settings()
 
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         docs_url="/docs", openapi_url="/openapi.json",
     )
     problems.install(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, request_id_source=request_id_source,
+                       emit_header=emit_request_id)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"])

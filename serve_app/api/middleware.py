@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,22 +21,34 @@ log = logging.getLogger("cardvault.access")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Tags each request with an id: the caller's ``X-Request-ID`` if well formed, else a new one.
+
+    Behind the Ray Serve proxy, which already assigns and returns ``X-Request-ID``, pass
+    ``request_id_source`` (Serve's id for the request) and ``emit_header=False``.
+    """
+
+    def __init__(self, app: ASGIApp, *, request_id_source: Callable[[], str | None] | None = None,
+                 emit_header: bool = True) -> None:
         self.app = app
+        self.request_id_source = request_id_source
+        self.emit_header = emit_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming if _VALID_ID.fullmatch(incoming) else ""
+        if not request_id and self.request_id_source is not None:
+            request_id = self.request_id_source() or ""
+        request_id = request_id or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and self.emit_header:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]

@@ -1,0 +1,62 @@
+"""The cardvault CLI against a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from serve_app.cli import app
+from serve_app.db.engine import create_engine
+from serve_app.settings import get_settings
+from tests.conftest import DATA, TEST_MASTER_KEY
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CARDVAULT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CARDVAULT_MASTER_KEY", TEST_MASTER_KEY)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def _scalar(sql: str) -> object:
+    async def query() -> object:
+        engine = create_engine(get_settings().effective_database_url)
+        async with engine.connect() as conn:
+            value = (await conn.execute(text(sql))).scalar()
+        await engine.dispose()
+        return value
+    return asyncio.run(query())
+
+
+def test_db_upgrade_and_user_create(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["user", "create", "root@example.com", "--role", "admin"],
+                           input="a long admin password\na long admin password\n")
+    assert result.exit_code == 0, result.output
+    assert _scalar("SELECT role FROM users") == "admin"
+    short = runner.invoke(app, ["user", "create", "x@example.com"], input="short\nshort\n")
+    assert short.exit_code != 0
+
+
+def test_catalog_import_any_file_in_the_schema(env: Path, tmp_path: Path) -> None:
+    cards = json.load(gzip.open(DATA / "pokemon_cards.json.gz"))
+    subset = [c for c in cards if c["set"]["id"] == "sv2"]
+    path = tmp_path / "paldea.json"
+    path.write_text(json.dumps(subset))
+    result = CliRunner().invoke(app, ["catalog", "import", "pokemon", str(path)])
+    assert result.exit_code == 0, result.output
+    assert _scalar("SELECT count(*) FROM cards") == len(subset)
+    # importing again updates in place: no duplicates
+    assert CliRunner().invoke(app, ["catalog", "import", "pokemon", str(path)]).exit_code == 0
+    assert _scalar("SELECT count(*) FROM cards") == len(subset)
+    bad = CliRunner().invoke(app, ["catalog", "import", "mtg", str(path)])
+    assert bad.exit_code != 0
