@@ -54,13 +54,14 @@ async def ensure_catalogs(engine: AsyncEngine, catalog_dir: Path,
     return imported
 
 
-async def ensure_demo_user(engine: AsyncEngine, vault: Vault, *, items: int = 60, seed: int = 7) -> bool:
+async def ensure_demo_user(engine: AsyncEngine, vault: Vault, *, items: int = 60, seed: int = 7,
+                           email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> bool:
     """Create the demo collector with a seeded collection; False if it already exists."""
     sessions = session_factory(engine)
     async with sessions() as session:
-        if await find_by_email(session, vault=vault, email=DEMO_EMAIL):
+        if await find_by_email(session, vault=vault, email=email):
             return False
-        user = await create_user(session, vault=vault, email=DEMO_EMAIL, password=DEMO_PASSWORD,
+        user = await create_user(session, vault=vault, email=email, password=password,
                                  display_name="Demo Collector", role=Role.user)
         printings = (await session.exec(select(Printing.id).order_by(col(Printing.id)))).all()
         rng = random.Random(seed)
