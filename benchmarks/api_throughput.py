@@ -78,8 +78,8 @@ asyncio.run(main())
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
 
 
-async def wait_ready(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(url: str, patience_s: float = 120) -> None:
+    deadline = time.monotonic() + patience_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:
@@ -93,14 +93,23 @@ async def wait_ready(url: str, timeout: float = 120) -> None:
 
 
 async def login(url: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/api/v1/auth/token", data={"username": EMAIL, "password": PASSWORD}) as r:
-            r.raise_for_status()
-            return str((await r.json())["access_token"])
+    form = {"username": EMAIL, "password": PASSWORD}
+    async with aiohttp.ClientSession() as http, http.post(f"{url}/api/v1/auth/token", data=form) as r:
+        r.raise_for_status()
+        return str((await r.json())["access_token"])
 
 
-async def load(server: str, url: str, endpoint: str, path: str, headers: dict[str, str], *, concurrency: int,
-               seconds: float, warmup: float = 2.0) -> Result:
+async def load(
+    server: str,
+    url: str,
+    endpoint: str,
+    path: str,
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 2.0,
+) -> Result:
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -125,8 +134,10 @@ async def load(server: str, url: str, endpoint: str, path: str, headers: dict[st
     return Result(server, endpoint, concurrency, len(latencies), errors, seconds, latencies)
 
 
-ENDPOINTS = {"inventory list (100 items)": "/api/v1/inventory?page_size=100",
-             "catalog search 'charzard'": "/api/v1/catalog/cards?q=charzard&page_size=20"}
+ENDPOINTS = {
+    "inventory list (100 items)": "/api/v1/inventory?page_size=100",
+    "catalog search 'charzard'": "/api/v1/catalog/cards?q=charzard&page_size=20",
+}
 
 
 async def measure(server: str, url: str, args: argparse.Namespace) -> list[Result]:
@@ -135,14 +146,14 @@ async def measure(server: str, url: str, args: argparse.Namespace) -> list[Resul
     results = []
     for name, path in ENDPOINTS.items():
         for concurrency in (1, args.concurrency):
-            results.append(await load(server, url, name, path, headers, concurrency=concurrency,
-                                      seconds=args.seconds))
+            results.append(await load(server, url, name, path, headers, concurrency=concurrency, seconds=args.seconds))
     return results
 
 
 def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -159,25 +170,48 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cardvault-bench-"))
-    env = {**os.environ, "CARDVAULT_DATA_DIR": str(tmp), "RAY_USAGE_STATS_ENABLED": "0",
-           "CARDVAULT_MASTER_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-           "CARDVAULT_LOG_LEVEL": "WARNING", "CARDVAULT_DEMO_DATA": "false",
-           "CARDVAULT_RATE_LIMIT_IP_CAPACITY": "1000000000", "CARDVAULT_RATE_LIMIT_USER_CAPACITY": "1000000000",
-           "CARDVAULT_RATE_LIMIT_IP_REFILL_PER_S": "1000000", "CARDVAULT_RATE_LIMIT_USER_REFILL_PER_S": "1000000"}
+    env = {
+        **os.environ,
+        "CARDVAULT_DATA_DIR": str(tmp),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "CARDVAULT_MASTER_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "CARDVAULT_LOG_LEVEL": "WARNING",
+        "CARDVAULT_DEMO_DATA": "false",
+        "CARDVAULT_RATE_LIMIT_IP_CAPACITY": "1000000000",
+        "CARDVAULT_RATE_LIMIT_USER_CAPACITY": "1000000000",
+        "CARDVAULT_RATE_LIMIT_IP_REFILL_PER_S": "1000000",
+        "CARDVAULT_RATE_LIMIT_USER_REFILL_PER_S": "1000000",
+    }
     print("preparing data (full catalogs, 100 inventory items) ...", flush=True)
     prepare(env)
     results: list[Result] = []
     port = free_port()
-    uvicorn = start([sys.executable, "-m", "uvicorn", "--factory", "serve_app.api.factory:create_app",
-                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"], env)
+    uvicorn = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "serve_app.api.factory:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+    )
     try:
         print("measuring uvicorn ...", flush=True)
         results += asyncio.run(measure("uvicorn", f"http://127.0.0.1:{port}", args))
     finally:
         stop(uvicorn)
     port = free_port()
-    serve = start([sys.executable, "-m", "serve_app.cli", "serve", "--port", str(port), "--no-demo",
-                   "--max-replicas", "1"], env)
+    serve = start(
+        [sys.executable, "-m", "serve_app.cli", "serve", "--port", str(port), "--no-demo", "--max-replicas", "1"], env
+    )
     try:
         print("measuring Ray Serve ...", flush=True)
         results += asyncio.run(measure("serve", f"http://127.0.0.1:{port}", args))
@@ -189,18 +223,24 @@ def main() -> None:
 def report(results: list[Result]) -> None:
     by_key = {(r.server, r.endpoint, r.concurrency): r for r in results}
     print()
-    print(f"{'endpoint':<28} {'conc':>4} | {'uvicorn rps':>11} {'p50 ms':>7} {'p99 ms':>7} | "
-          f"{'serve rps':>9} {'p50 ms':>7} {'p99 ms':>7} | {'serve/uvicorn':>13} | errors")
+    print(
+        f"{'endpoint':<28} {'conc':>4} | {'uvicorn rps':>11} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'serve rps':>9} {'p50 ms':>7} {'p99 ms':>7} | {'serve/uvicorn':>13} | errors"
+    )
     print("-" * 118)
     for (server, endpoint, concurrency), u in by_key.items():
         if server != "uvicorn":
             continue
         s = by_key[("serve", endpoint, concurrency)]
-        print(f"{endpoint:<28} {concurrency:>4} | {u.rps:>11.1f} {u.pct(0.5):>7.1f} {u.pct(0.99):>7.1f} | "
-              f"{s.rps:>9.1f} {s.pct(0.5):>7.1f} {s.pct(0.99):>7.1f} | {s.rps / u.rps:>12.0%} | "
-              f"{u.errors}/{s.errors}")
-    print(f"\nmachine: {os.cpu_count()} CPUs; mean of latencies is not shown, p50/p99 are per request "
-          f"(median of {statistics.median([len(r.latencies_ms) for r in results]):.0f} requests per cell)")
+        print(
+            f"{endpoint:<28} {concurrency:>4} | {u.rps:>11.1f} {u.pct(0.5):>7.1f} {u.pct(0.99):>7.1f} | "
+            f"{s.rps:>9.1f} {s.pct(0.5):>7.1f} {s.pct(0.99):>7.1f} | {s.rps / u.rps:>12.0%} | "
+            f"{u.errors}/{s.errors}"
+        )
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs; mean of latencies is not shown, p50/p99 are per request "
+        f"(median of {statistics.median([len(r.latencies_ms) for r in results]):.0f} requests per cell)"
+    )
 
 
 if __name__ == "__main__":

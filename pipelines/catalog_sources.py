@@ -23,21 +23,47 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-FINISHES = ("normal", "holofoil", "reverse_holofoil", "first_edition_holofoil",
-            "first_edition_normal", "rainbow_foil", "cold_foil", "gold_foil")
+FINISHES = (
+    "normal",
+    "holofoil",
+    "reverse_holofoil",
+    "first_edition_holofoil",
+    "first_edition_normal",
+    "rainbow_foil",
+    "cold_foil",
+    "gold_foil",
+)
 TCGPLAYER_VARIANTS = {
-    "normal": "normal", "holofoil": "holofoil", "reverseHolofoil": "reverse_holofoil",
-    "1stEditionHolofoil": "first_edition_holofoil", "firstEditionHolofoil": "first_edition_holofoil",
-    "1stEditionNormal": "first_edition_normal", "firstEditionNormal": "first_edition_normal",
+    "normal": "normal",
+    "holofoil": "holofoil",
+    "reverseHolofoil": "reverse_holofoil",
+    "1stEditionHolofoil": "first_edition_holofoil",
+    "firstEditionHolofoil": "first_edition_holofoil",
+    "1stEditionNormal": "first_edition_normal",
+    "firstEditionNormal": "first_edition_normal",
     "unlimitedHolofoil": "holofoil",
 }
 FAB_FOILING = {None: "normal", "Rainbow": "rainbow_foil", "Cold": "cold_foil", "Gold": "gold_foil"}
 ZERO_PADDED_SINCE = date(2020, 2, 1)
 # Pokémon TCG Live set codes of Scarlet & Violet sets, which the source leaves empty
 # (``ptcgoCode: null``); collectors and TCGplayer exports use them.
-KNOWN_SET_CODES = {"sv1": "SVI", "sv2": "PAL", "sv3": "OBF", "sv3pt5": "MEW", "sv4": "PAR", "sv4pt5": "PAF",
-                   "sv5": "TEF", "sv6": "TWM", "sv6pt5": "SFA", "sv7": "SCR", "sv8": "SSP", "sv8pt5": "PRE",
-                   "sv9": "JTG", "svp": "PR-SV", "sve": "SVE"}  # Sword & Shield onwards print numbers as 012/202
+KNOWN_SET_CODES = {
+    "sv1": "SVI",
+    "sv2": "PAL",
+    "sv3": "OBF",
+    "sv3pt5": "MEW",
+    "sv4": "PAR",
+    "sv4pt5": "PAF",
+    "sv5": "TEF",
+    "sv6": "TWM",
+    "sv6pt5": "SFA",
+    "sv7": "SCR",
+    "sv8": "SSP",
+    "sv8pt5": "PRE",
+    "sv9": "JTG",
+    "svp": "PR-SV",
+    "sve": "SVE",
+}  # Sword & Shield onwards print numbers as 012/202
 
 
 @dataclass
@@ -122,8 +148,9 @@ def printed_collector_line(card: CardRecord, set_record: SetRecord | None) -> st
         return card.id
     if not card.printed_total or not card.number.isdigit():
         return card.number
-    modern = set_record is not None and set_record.release_date is not None \
-        and set_record.release_date >= ZERO_PADDED_SINCE
+    modern = (
+        set_record is not None and set_record.release_date is not None and set_record.release_date >= ZERO_PADDED_SINCE
+    )
     width = 3 if modern else 0
     return f"{card.number.zfill(width)}/{str(card.printed_total).zfill(width)}"
 
@@ -177,24 +204,52 @@ def load_pokemon(path: Path, *, variants: dict[str, set[str]] | None = None) -> 
         if s["id"] not in sets:
             released = s.get("releaseDate")
             sets[s["id"]] = SetRecord(
-                id=s["id"], game_id="pokemon", name=s["name"],
+                id=s["id"],
+                game_id="pokemon",
+                name=s["name"],
                 code=s.get("ptcgoCode") or KNOWN_SET_CODES.get(s["id"]),
-                series=s.get("series"), printed_total=_int(s.get("printedTotal")), total=_int(s.get("total")),
+                series=s.get("series"),
+                printed_total=_int(s.get("printedTotal")),
+                total=_int(s.get("total")),
                 release_date=date.fromisoformat(released.replace("/", "-")) if released else None,
             )
         card = CardRecord(
-            id=raw["id"], game_id="pokemon", set_id=s["id"], name=raw["name"], number=str(raw["number"]),
-            printed_total=_int(s.get("printedTotal")), rarity=raw.get("rarity"), supertype=raw.get("supertype"),
-            subtypes=raw.get("subtypes") or [], types=raw.get("types") or [], hp=_int(raw.get("hp")),
-            artist=raw.get("artist"), image_url=(raw.get("images") or {}).get("large"),
-            details={k: raw.get(k) for k in ("attacks", "abilities", "rules", "weaknesses", "resistances",
-                                             "retreatCost", "regulationMark", "flavorText",
-                                             "nationalPokedexNumbers", "evolvesFrom") if raw.get(k)},
+            id=raw["id"],
+            game_id="pokemon",
+            set_id=s["id"],
+            name=raw["name"],
+            number=str(raw["number"]),
+            printed_total=_int(s.get("printedTotal")),
+            rarity=raw.get("rarity"),
+            supertype=raw.get("supertype"),
+            subtypes=raw.get("subtypes") or [],
+            types=raw.get("types") or [],
+            hp=_int(raw.get("hp")),
+            artist=raw.get("artist"),
+            image_url=(raw.get("images") or {}).get("large"),
+            details={
+                k: raw.get(k)
+                for k in (
+                    "attacks",
+                    "abilities",
+                    "rules",
+                    "weaknesses",
+                    "resistances",
+                    "retreatCost",
+                    "regulationMark",
+                    "flavorText",
+                    "nationalPokedexNumbers",
+                    "evolvesFrom",
+                )
+                if raw.get(k)
+            },
         )
-        finishes = sorted((variants or {}).get(card.id) or _pokemon_finishes_from_rarity(card.rarity),
-                          key=FINISHES.index)
-        card.printings = [PrintingRecord(id=f"{card.id}:{f}:en", card_id=card.id, finish=f, rarity=card.rarity)
-                          for f in finishes]
+        finishes = sorted(
+            (variants or {}).get(card.id) or _pokemon_finishes_from_rarity(card.rarity), key=FINISHES.index
+        )
+        card.printings = [
+            PrintingRecord(id=f"{card.id}:{f}:en", card_id=card.id, finish=f, rarity=card.rarity) for f in finishes
+        ]
         cards.append(card)
     return Catalog("pokemon", list(sets.values()), cards)
 
@@ -216,31 +271,62 @@ def load_fab(path: Path) -> Catalog:
             card = by_identifier.get(identifier)
             if card is None:
                 card = by_identifier[identifier] = CardRecord(
-                    id=identifier, game_id="fab", set_id=code, name=raw["name"], number=number,
-                    rarity=pr.get("rarity"), supertype=(raw.get("types") or [None])[0],
-                    subtypes=raw.get("subtypes") or [], types=raw.get("types") or [],
+                    id=identifier,
+                    game_id="fab",
+                    set_id=code,
+                    name=raw["name"],
+                    number=number,
+                    rarity=pr.get("rarity"),
+                    supertype=(raw.get("types") or [None])[0],
+                    subtypes=raw.get("subtypes") or [],
+                    types=raw.get("types") or [],
                     artist=", ".join(pr.get("artists") or []) or None,
-                    details={k: raw.get(k) for k in ("pitch", "cost", "power", "defense", "health",
-                                                     "intelligence", "classes", "talents", "typeText",
-                                                     "functionalText", "keywords", "cardIdentifier")
-                             if raw.get(k) is not None},
+                    details={
+                        k: raw.get(k)
+                        for k in (
+                            "pitch",
+                            "cost",
+                            "power",
+                            "defense",
+                            "health",
+                            "intelligence",
+                            "classes",
+                            "talents",
+                            "typeText",
+                            "functionalText",
+                            "keywords",
+                            "cardIdentifier",
+                        )
+                        if raw.get(k) is not None
+                    },
                 )
             elif raw["name"] not in card.name.split(" // "):
                 card.name = f"{card.name} // {raw['name']}"  # one identifier, two faces
             finish = FAB_FOILING.get(pr.get("foiling"), _slug(str(pr.get("foiling"))) + "_foil")
             edition = pr.get("edition")
             treatment = pr.get("treatment")
-            base = ":".join(x for x in (identifier, finish, edition and edition.lower(),
-                                        treatment and _slug(treatment)) if x) + ":en"
+            base = (
+                ":".join(
+                    x for x in (identifier, finish, edition and edition.lower(), treatment and _slug(treatment)) if x
+                )
+                + ":en"
+            )
             printing_id, n = base, 1
             while printing_id in seen_printing_ids:
                 n += 1
                 printing_id = f"{base}~{n}"
             seen_printing_ids.add(printing_id)
-            card.printings.append(PrintingRecord(
-                id=printing_id, card_id=identifier, finish=finish, edition=edition, treatment=treatment,
-                rarity=pr.get("rarity"), tcgplayer_product_id=(pr.get("tcgplayer") or {}).get("productId"),
-            ))
+            card.printings.append(
+                PrintingRecord(
+                    id=printing_id,
+                    card_id=identifier,
+                    finish=finish,
+                    edition=edition,
+                    treatment=treatment,
+                    rarity=pr.get("rarity"),
+                    tcgplayer_product_id=(pr.get("tcgplayer") or {}).get("productId"),
+                )
+            )
     return Catalog("fab", list(sets.values()), list(by_identifier.values()))
 
 

@@ -44,12 +44,14 @@ class RoleName(StrEnum):
 def _run(factory: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await factory()
+
     return asyncio.run(main())
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
 
 
 def _upgrade(settings: Settings) -> None:
@@ -70,7 +72,8 @@ def db_upgrade(revision: str = "head") -> None:
 
 @catalog_app.command("import")
 def catalog_import(
-    game: GameName, path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    game: GameName,
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     variants: Annotated[Path | None, typer.Option(help="TCGplayer price snapshot CSV: which finishes exist")] = None,
 ) -> None:
     """Import a catalog file in its source's schema (pokemontcg.io v2 or @flesh-and-blood/cards)."""
@@ -89,15 +92,17 @@ def catalog_import(
         engine = create_engine(settings.effective_database_url)
         try:
             with _progress() as progress:
-                task = progress.add_task(f"importing {game.value}",
-                                         total=len(catalog.sets) + len(catalog.cards) + catalog.printing_count)
+                task = progress.add_task(
+                    f"importing {game.value}", total=len(catalog.sets) + len(catalog.cards) + catalog.printing_count
+                )
                 return await import_catalog(engine, catalog, progress=lambda n: progress.advance(task, n))
         finally:
             await engine.dispose()
 
     counts = _run(work)
-    console.print(f"[green]{game.value}: {counts['sets']} sets, {counts['cards']} cards, "
-                  f"{counts['printings']} printings[/green]")
+    console.print(
+        f"[green]{game.value}: {counts['sets']} sets, {counts['cards']} cards, {counts['printings']} printings[/green]"
+    )
 
 
 @user_app.command("create")
@@ -105,8 +110,9 @@ def user_create(
     email: str,
     role: RoleName = RoleName.user,
     display_name: Annotated[str | None, typer.Option()] = None,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          envvar="CARDVAULT_NEW_USER_PASSWORD")] = "",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="CARDVAULT_NEW_USER_PASSWORD")
+    ] = "",
 ) -> None:
     """Create a user (an admin, say)."""
     from serve_app.api.state import build_state
@@ -122,8 +128,14 @@ def user_create(
         state = build_state(settings)
         try:
             async with state.sessions() as session:
-                user = await create_user(session, vault=state.vault, email=email, password=password,
-                                         display_name=display_name, role=Role(role.value))
+                user = await create_user(
+                    session,
+                    vault=state.vault,
+                    email=email,
+                    password=password,
+                    display_name=display_name,
+                    role=Role(role.value),
+                )
                 await session.commit()
                 return str(user.id)
         finally:
@@ -178,8 +190,9 @@ def prepare_embedded(settings: Settings) -> None:
     if not (catalog_dir / "pokemon_cards.json.gz").exists():
         console.print(f"[yellow]no catalog files in {catalog_dir}; set CARDVAULT_CATALOG_DIR[/yellow]")
     created = _run(work)
-    console.print(f"demo login: [bold]{DEMO_EMAIL}[/bold] / [bold]{DEMO_PASSWORD}[/bold]"
-                  + (" (created)" if created else ""))
+    console.print(
+        f"demo login: [bold]{DEMO_EMAIL}[/bold] / [bold]{DEMO_PASSWORD}[/bold]" + (" (created)" if created else "")
+    )
 
 
 @app.command()
@@ -205,11 +218,16 @@ def serve(
 
     from serve_app.app import AppArgs, build_app
 
-    ray.init(address=address, include_dashboard=False, log_to_driver=True,
-             runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+    ray.init(
+        address=address,
+        include_dashboard=False,
+        log_to_driver=True,
+        runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}},
+    )
     ray_serve.start(http_options={"host": host, "port": port})
-    ray_serve.run(build_app(AppArgs(min_replicas=min_replicas, max_replicas=max_replicas)),
-                  name="cardvault", route_prefix="/")
+    ray_serve.run(
+        build_app(AppArgs(min_replicas=min_replicas, max_replicas=max_replicas)), name="cardvault", route_prefix="/"
+    )
     console.print(f"[green]CardVault is serving at http://{host}:{port}[/green]  (API docs: /docs)")
     if address is not None:
         console.print("deployed onto the cluster; `serve shutdown` there stops it")

@@ -47,23 +47,36 @@ class Backend:
 
 @pytest.fixture(scope="session")
 def catalogs() -> list[Catalog]:
-    full = [load_catalog("pokemon", DATA / "pokemon_cards.json.gz",
-                         variants_path=DATA / "pokemon_price_snapshots.csv.gz"),
-            load_catalog("fab", DATA / "fab_cards.json.gz")]
+    full = [
+        load_catalog("pokemon", DATA / "pokemon_cards.json.gz", variants_path=DATA / "pokemon_price_snapshots.csv.gz"),
+        load_catalog("fab", DATA / "fab_cards.json.gz"),
+    ]
     subset = []
     for catalog in full:
         keep = SUBSET[catalog.game_id]
-        subset.append(Catalog(catalog.game_id, [s for s in catalog.sets if s.id in keep],
-                              [c for c in catalog.cards if c.set_id in keep]))
+        subset.append(
+            Catalog(
+                catalog.game_id,
+                [s for s in catalog.sets if s.id in keep],
+                [c for c in catalog.cards if c.set_id in keep],
+            )
+        )
     return subset
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:
     values: dict[str, object] = dict(
-        environment="test", data_dir=tmp, master_key=TEST_MASTER_KEY, log_json=True, log_level="WARNING",
-        rate_limit_ip_capacity=100_000, rate_limit_ip_refill_per_s=10_000.0,
-        rate_limit_user_capacity=100_000, rate_limit_user_refill_per_s=10_000.0,
-        rate_limit_login_capacity=10_000, rate_limit_login_refill_per_s=1000.0,
+        environment="test",
+        data_dir=tmp,
+        master_key=TEST_MASTER_KEY,
+        log_json=True,
+        log_level="WARNING",
+        rate_limit_ip_capacity=100_000,
+        rate_limit_ip_refill_per_s=10_000.0,
+        rate_limit_user_capacity=100_000,
+        rate_limit_user_refill_per_s=10_000.0,
+        rate_limit_login_capacity=10_000,
+        rate_limit_login_refill_per_s=1000.0,
         public_url="http://testserver",
     )
     values.update(overrides)
@@ -94,8 +107,9 @@ def _pg_url(db: str) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                  catalogs: list[Catalog]) -> AsyncIterator[Backend]:
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog]
+) -> AsyncIterator[Backend]:
     tmp = tmp_path_factory.mktemp(request.param)
     if request.param == "sqlite":
         settings = make_settings(tmp)

@@ -21,11 +21,18 @@ class ApiUser:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-async def register(client: httpx.AsyncClient, *, email: str | None = None, password: str = "correct horse battery",
-                   display_name: str = "Ash", **extra: object) -> ApiUser:
+async def register(
+    client: httpx.AsyncClient,
+    *,
+    email: str | None = None,
+    password: str = "correct horse battery",
+    display_name: str = "Ash",
+    **extra: object,
+) -> ApiUser:
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-    response = await client.post("/api/v1/auth/register", json={"email": email, "password": password,
-                                                                "display_name": display_name, **extra})
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": password, "display_name": display_name, **extra}
+    )
     assert response.status_code == 201, response.text
     user_id = response.json()["id"]
     token = await client.post("/api/v1/auth/token", data={"username": email, "password": password})

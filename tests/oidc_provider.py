@@ -31,8 +31,14 @@ from starlette.routing import Route
 class OIDCProviderServer:
     client_id: str = "cardvault-test"
     client_secret: str = "provider-secret"
-    identity: dict[str, Any] = field(default_factory=lambda: {"sub": "idp-user-1", "email": "oak@lab.example",
-                                                              "email_verified": True, "name": "Prof. Oak"})
+    identity: dict[str, Any] = field(
+        default_factory=lambda: {
+            "sub": "idp-user-1",
+            "email": "oak@lab.example",
+            "email_verified": True,
+            "name": "Prof. Oak",
+        }
+    )
     port: int = 0
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _server: uvicorn.Server | None = None
@@ -46,13 +52,19 @@ class OIDCProviderServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def discovery(self, request: Request) -> Response:
-        return JSONResponse({
-            "issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
-            "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
-            "response_types_supported": ["code"], "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        })
+        return JSONResponse(
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": f"{self.issuer}/authorize",
+                "token_endpoint": f"{self.issuer}/token",
+                "jwks_uri": f"{self.issuer}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            }
+        )
 
     async def jwks(self, request: Request) -> Response:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
@@ -66,8 +78,12 @@ class OIDCProviderServer:
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
             return JSONResponse({"error": "invalid_request", "error_description": "PKCE S256 required"}, 400)
         code = secrets.token_urlsafe(16)
-        self.codes[code] = {"challenge": q["code_challenge"], "nonce": q.get("nonce"),
-                            "redirect_uri": q["redirect_uri"], "identity": dict(self.identity)}
+        self.codes[code] = {
+            "challenge": q["code_challenge"],
+            "nonce": q.get("nonce"),
+            "redirect_uri": q["redirect_uri"],
+            "identity": dict(self.identity),
+        }
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q.get('state', '')})}", 302)
 
     async def token(self, request: Request) -> Response:
@@ -88,20 +104,35 @@ class OIDCProviderServer:
         if digest != grant["challenge"]:
             return JSONResponse({"error": "invalid_grant", "error_description": "PKCE verification failed"}, 400)
         now = int(time.time())
-        id_token = jwt.encode({"iss": self.issuer, "aud": self.client_id, "iat": now, "exp": now + 300,
-                               "nonce": grant["nonce"], **grant["identity"]},
-                              self.key, algorithm="RS256", headers={"kid": self.kid})
-        return JSONResponse({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer",
-                             "expires_in": 300, "id_token": id_token})
+        id_token = jwt.encode(
+            {
+                "iss": self.issuer,
+                "aud": self.client_id,
+                "iat": now,
+                "exp": now + 300,
+                "nonce": grant["nonce"],
+                **grant["identity"],
+            },
+            self.key,
+            algorithm="RS256",
+            headers={"kid": self.kid},
+        )
+        return JSONResponse(
+            {"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
+        )
 
     def start(self) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        app = Starlette(routes=[
-            Route("/.well-known/openid-configuration", self.discovery), Route("/jwks", self.jwks),
-            Route("/authorize", self.authorize), Route("/token", self.token, methods=["POST"]),
-        ])
+        app = Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self.discovery),
+                Route("/jwks", self.jwks),
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+            ]
+        )
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         threading.Thread(target=self._server.run, daemon=True).start()
         deadline = time.time() + 10

@@ -52,8 +52,9 @@ def client_ip(request: Request) -> str:
 
 async def limit_by_ip(request: Request, state: StateDep) -> None:
     s = state.settings
-    decision = await state.limiter.hit(f"ip:{client_ip(request)}",
-                                       Bucket(s.rate_limit_ip_capacity, s.rate_limit_ip_refill_per_s))
+    decision = await state.limiter.hit(
+        f"ip:{client_ip(request)}", Bucket(s.rate_limit_ip_capacity, s.rate_limit_ip_refill_per_s)
+    )
     if not decision.allowed:
         raise RateLimited(decision.retry_after_s, "too many requests from this address")
 
@@ -62,8 +63,9 @@ async def limit_login(state: AppState, request: Request, email: str) -> None:
     """A tighter bucket per address and account for password guesses."""
     s = state.settings
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]
-    decision = await state.limiter.hit(f"login:{client_ip(request)}:{digest}",
-                                       Bucket(s.rate_limit_login_capacity, s.rate_limit_login_refill_per_s))
+    decision = await state.limiter.hit(
+        f"login:{client_ip(request)}:{digest}", Bucket(s.rate_limit_login_capacity, s.rate_limit_login_refill_per_s)
+    )
     if not decision.allowed:
         raise RateLimited(decision.retry_after_s, "too many login attempts; try again later")
 
@@ -82,14 +84,16 @@ class Principal:
         return Role(self.user.role)
 
 
-async def current_principal(state: StateDep, session: SessionDep,
-                            token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+async def current_principal(
+    state: StateDep, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
     if not token:
         raise AuthenticationFailed("missing bearer token")
     user, session_id = await auth_service.authenticate_access(session, keys=state.keys, token=token)
     s = state.settings
-    decision = await state.limiter.hit(f"user:{user.id}",
-                                       Bucket(s.rate_limit_user_capacity, s.rate_limit_user_refill_per_s))
+    decision = await state.limiter.hit(
+        f"user:{user.id}", Bucket(s.rate_limit_user_capacity, s.rate_limit_user_refill_per_s)
+    )
     if not decision.allowed:
         raise RateLimited(decision.retry_after_s, "too many requests for this account")
     return Principal(user=user, session_id=session_id)

@@ -16,8 +16,13 @@ from serve_app.core.logging import configure_logging
 from serve_app.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, state: AppState | None = None,
-               request_id_source: Callable[[], str | None] | None = None, emit_request_id: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    state: AppState | None = None,
+    request_id_source: Callable[[], str | None] | None = None,
+    emit_request_id: bool = True,
+) -> FastAPI:
     """The HTTP application. Heavy resources are created in the lifespan, not here."""
     settings = settings or get_settings()
 
@@ -34,18 +39,32 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
                 await app_state.close()
 
     app = FastAPI(
-        title="CardVault API", version="0.1.0", lifespan=lifespan,
+        title="CardVault API",
+        version="0.1.0",
+        lifespan=lifespan,
         description="Scan, identify, grade, price and trade trading cards.",
-        docs_url="/docs", openapi_url="/openapi.json",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
     )
     problems.install(app)
-    app.add_middleware(RequestContextMiddleware, request_id_source=request_id_source,
-                       emit_header=emit_request_id)
+    app.add_middleware(RequestContextMiddleware, request_id_source=request_id_source, emit_header=emit_request_id)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-                           allow_methods=["*"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     # routers carry their full prefix so metrics and logs see the whole route template
-    for router in (health.router, auth.router, me.router, admin.router, catalog.router, inventory.router,
-                   images.router):
+    for router in (
+        health.router,
+        auth.router,
+        me.router,
+        admin.router,
+        catalog.router,
+        inventory.router,
+        images.router,
+    ):
         app.include_router(router)
     return app

@@ -14,8 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serve_app.core.request_context import request_id_var
 
 REQUESTS = Counter("cardvault_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("cardvault_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "cardvault_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 log = logging.getLogger("cardvault.access")
 
@@ -27,8 +31,9 @@ class RequestContextMiddleware:
     ``request_id_source`` (Serve's id for the request) and ``emit_header=False``.
     """
 
-    def __init__(self, app: ASGIApp, *, request_id_source: Callable[[], str | None] | None = None,
-                 emit_header: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, request_id_source: Callable[[], str | None] | None = None, emit_header: bool = True
+    ) -> None:
         self.app = app
         self.request_id_source = request_id_source
         self.emit_header = emit_header
@@ -64,6 +69,14 @@ class RequestContextMiddleware:
             REQUESTS.labels(method, template, str(status)).inc()
             LATENCY.labels(method, template).observe(elapsed)
             if template not in ("/healthz", "/metrics"):
-                log.info("request", extra={"method": method, "path": scope.get("path"), "route": template,
-                                           "status": status, "ms": round(elapsed * 1000, 2)})
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope.get("path"),
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)

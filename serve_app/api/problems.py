@@ -18,39 +18,76 @@ MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("cardvault.api")
 
 
-def problem(request: Request, *, status: int, slug: str, title: str, detail: str,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail,
-            "instance": request.url.path, "request_id": request_id_var.get(), **extra}
+def problem(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_var.get(),
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CardVaultError)
-    return problem(request, status=exc.status, slug=exc.type_slug, title=exc.title,
-                   detail=exc.detail, headers=exc.headers or None, **exc.extra)
+    return problem(
+        request,
+        status=exc.status,
+        slug=exc.type_slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers or None,
+        **exc.extra,
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-              for e in exc.errors()]
-    return problem(request, status=422, slug="validation-error", title="Request validation failed",
-                   detail="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
-                   errors=errors)
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+    return problem(
+        request,
+        status=422,
+        slug="validation-error",
+        title="Request validation failed",
+        detail="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+        errors=errors,
+    )
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(request, status=exc.status_code, slug=slug, title=str(exc.detail),
-                   detail=str(exc.detail), headers=dict(exc.headers or {}) or None)
+    return problem(
+        request,
+        status=exc.status_code,
+        slug=slug,
+        title=str(exc.detail),
+        detail=str(exc.detail),
+        headers=dict(exc.headers or {}) or None,
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return problem(request, status=500, slug="internal-error", title="Internal error",
-                   detail="An unexpected error occurred; it has been logged.")
+    return problem(
+        request,
+        status=500,
+        slug="internal-error",
+        title="Internal error",
+        detail="An unexpected error occurred; it has been logged.",
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -51,23 +51,34 @@ def build_state(settings: Settings) -> AppState:
     signer = URLSigner(derive_key(master, "signed-urls"))
     storage: ObjectStorage
     if settings.s3_bucket:
-        s3 = S3Storage(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
-                       region=settings.s3_region, access_key_id=settings.s3_access_key_id,
-                       secret_access_key=settings.s3_secret_access_key.get_secret_value())
+        s3 = S3Storage(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        )
         s3.ensure_bucket()
         storage = s3
     else:
         storage = LocalStorage(settings.data_dir / "objects", base_url=settings.public_url, signer=signer)
     return AppState(
-        settings=settings, engine=engine, sessions=sessions,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
         cache=RedisCache(redis) if redis else MemoryCache(),
         limiter=RedisRateLimiter(redis) if redis else MemoryRateLimiter(),
-        storage=storage, url_signer=signer,
+        storage=storage,
+        url_signer=signer,
         vault=Vault(cipher=FieldCipher(LocalKeyProvider(master)), index=BlindIndex(master)),
-        keys=SigningKeys(sessions, master_key=master, issuer=settings.jwt_issuer,
-                         rotation_s=settings.jwt_key_rotation_s, access_ttl_s=settings.access_token_ttl_s),
-        tokens=TokenPolicy(access_ttl_s=settings.access_token_ttl_s,
-                           refresh_ttl_s=settings.refresh_token_ttl_s),
+        keys=SigningKeys(
+            sessions,
+            master_key=master,
+            issuer=settings.jwt_issuer,
+            rotation_s=settings.jwt_key_rotation_s,
+            access_ttl_s=settings.access_token_ttl_s,
+        ),
+        tokens=TokenPolicy(access_ttl_s=settings.access_token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s),
         names=NameIndex(),
         redis=redis,
     )

@@ -34,8 +34,9 @@ class KeyProvider(Protocol):
 
 def derive_key(master_key: bytes, purpose: str) -> bytes:
     """A 32-byte subkey of the master key for one purpose (HKDF-SHA256)."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=f"cardvault/{purpose}".encode()).derive(master_key)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"cardvault/{purpose}".encode()).derive(
+        master_key
+    )
 
 
 class LocalKeyProvider:

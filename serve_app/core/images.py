@@ -45,8 +45,9 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
             raise InvalidImage(f"unsupported image type {image.format}; use JPEG, PNG or WebP")
         width, height = image.size
         if width * height > max_pixels:
-            raise PayloadTooLarge(f"image is {width}x{height} ({width * height / 1e6:.1f} MP); "
-                                  f"the limit is {max_pixels / 1e6:.0f} MP")
+            raise PayloadTooLarge(
+                f"image is {width}x{height} ({width * height / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.0f} MP"
+            )
         if width < 16 or height < 16:
             raise InvalidImage(f"image is only {width}x{height} pixels")
         try:

@@ -80,10 +80,17 @@ class KeyRing:
 
     def sign(self, claims: dict[str, Any], ttl_s: int) -> str:
         now = int(time.time())
-        payload = {"iss": self.issuer, "iat": now, "nbf": now, "exp": now + ttl_s,
-                   "jti": secrets.token_urlsafe(12), **claims}
-        return jwt.encode(payload, self.active.private_key, algorithm=ALGORITHM,
-                          headers={"kid": self.active.kid, "typ": "at+jwt"})
+        payload = {
+            "iss": self.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_s,
+            "jti": secrets.token_urlsafe(12),
+            **claims,
+        }
+        return jwt.encode(
+            payload, self.active.private_key, algorithm=ALGORITHM, headers={"kid": self.active.kid, "typ": "at+jwt"}
+        )
 
     def verify(self, token: str) -> dict[str, Any]:
         """Decode and verify a token; raise ``InvalidToken`` for anything off."""
@@ -98,8 +105,11 @@ class KeyRing:
             raise InvalidToken("unknown signing key")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key.private_key.public_key(), algorithms=[ALGORITHM],
-                issuer=self.issuer, options={"require": ["exp", "iat", "sub", "sid"]},
+                token,
+                key.private_key.public_key(),
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "sid"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token expired") from exc

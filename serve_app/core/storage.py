@@ -102,14 +102,27 @@ class LocalStorage:
 
 
 class S3Storage:
-    def __init__(self, *, bucket: str, endpoint_url: str | None, region: str,
-                 access_key_id: str | None, secret_access_key: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        endpoint_url: str | None,
+        region: str,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+    ) -> None:
         self.bucket = bucket
         self._client: Any = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region,
-            aws_access_key_id=access_key_id or None, aws_secret_access_key=secret_access_key or None,
-            config=BotoConfig(signature_version="s3v4", s3={"addressing_style": "path"},
-                              retries={"max_attempts": 3, "mode": "standard"}),
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+            config=BotoConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
         )
 
     def ensure_bucket(self) -> None:
@@ -119,13 +132,13 @@ class S3Storage:
             self._client.create_bucket(Bucket=self.bucket)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._client.put_object, Bucket=self.bucket, Key=_safe_key(key),
-                                Body=data, ContentType=content_type)
+        await asyncio.to_thread(
+            self._client.put_object, Bucket=self.bucket, Key=_safe_key(key), Body=data, ContentType=content_type
+        )
 
     async def get(self, key: str) -> bytes:
         try:
-            response = await asyncio.to_thread(self._client.get_object, Bucket=self.bucket,
-                                               Key=_safe_key(key))
+            response = await asyncio.to_thread(self._client.get_object, Bucket=self.bucket, Key=_safe_key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise ObjectMissing(key) from None
@@ -138,11 +151,14 @@ class S3Storage:
 
     def presign_get(self, key: str, ttl_s: int) -> str:
         url: str = self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": _safe_key(key)}, ExpiresIn=ttl_s)
+            "get_object", Params={"Bucket": self.bucket, "Key": _safe_key(key)}, ExpiresIn=ttl_s
+        )
         return url
 
     def presign_put(self, key: str, content_type: str, ttl_s: int) -> str:
         url: str = self._client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": _safe_key(key),
-                                  "ContentType": content_type}, ExpiresIn=ttl_s)
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": _safe_key(key), "ContentType": content_type},
+            ExpiresIn=ttl_s,
+        )
         return url

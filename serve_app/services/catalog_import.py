@@ -31,7 +31,7 @@ async def _upsert(conn: Any, table: Table, rows: Sequence[dict[str, Any]], progr
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     pk = [c.name for c in table.primary_key.columns]
     for start in range(0, len(rows), BATCH):
-        chunk = rows[start:start + BATCH]
+        chunk = rows[start : start + BATCH]
         stmt = insert(table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
         await conn.execute(stmt.on_conflict_do_update(index_elements=pk, set_=updates), chunk)

@@ -26,8 +26,9 @@ CATALOG_FILES = {"pokemon": "pokemon_cards.json.gz", "fab": "fab_cards.json.gz"}
 SNAPSHOTS = "pokemon_price_snapshots.csv.gz"
 
 
-async def ensure_catalogs(engine: AsyncEngine, catalog_dir: Path,
-                          progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+async def ensure_catalogs(
+    engine: AsyncEngine, catalog_dir: Path, progress: Callable[[str, int, int], None] | None = None
+) -> dict[str, int]:
     """Import each catalog file found in ``catalog_dir`` whose game has no cards yet."""
     imported: dict[str, int] = {}
     sessions = session_factory(engine)
@@ -54,24 +55,37 @@ async def ensure_catalogs(engine: AsyncEngine, catalog_dir: Path,
     return imported
 
 
-async def ensure_demo_user(engine: AsyncEngine, vault: Vault, *, items: int = 60, seed: int = 7,
-                           email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> bool:
+async def ensure_demo_user(
+    engine: AsyncEngine,
+    vault: Vault,
+    *,
+    items: int = 60,
+    seed: int = 7,
+    email: str = DEMO_EMAIL,
+    password: str = DEMO_PASSWORD,
+) -> bool:
     """Create the demo collector with a seeded collection; False if it already exists."""
     sessions = session_factory(engine)
     async with sessions() as session:
         if await find_by_email(session, vault=vault, email=email):
             return False
-        user = await create_user(session, vault=vault, email=email, password=password,
-                                 display_name="Demo Collector", role=Role.user)
+        user = await create_user(
+            session, vault=vault, email=email, password=password, display_name="Demo Collector", role=Role.user
+        )
         printings = (await session.exec(select(Printing.id).order_by(col(Printing.id)))).all()
         rng = random.Random(seed)
         for printing_id in rng.sample(list(printings), min(items, len(printings))):
-            await create_item(session, user_id=user.id, data=InventoryCreate(
-                printing_id=printing_id, quantity=rng.choice([1, 1, 1, 2, 4]),
-                condition=rng.choice(list(Condition)),
-                purchase_price=Decimal(rng.choice([25, 50, 150, 400, 1200, 4800])) / 100,
-                location=rng.choice(["Binder A", "Binder B", "Trade box"]),
-                tags=rng.sample(["trade", "keep", "deck", "grail"], k=rng.randint(0, 2)),
-            ))
+            await create_item(
+                session,
+                user_id=user.id,
+                data=InventoryCreate(
+                    printing_id=printing_id,
+                    quantity=rng.choice([1, 1, 1, 2, 4]),
+                    condition=rng.choice(list(Condition)),
+                    purchase_price=Decimal(rng.choice([25, 50, 150, 400, 1200, 4800])) / 100,
+                    location=rng.choice(["Binder A", "Binder B", "Trade box"]),
+                    tags=rng.sample(["trade", "keep", "deck", "grail"], k=rng.randint(0, 2)),
+                ),
+            )
         await session.commit()
     return True

@@ -23,7 +23,9 @@ def thumbnail_key(key: str, size: int) -> str:
     return f"images/{key}/thumb-{size}.webp"
 
 
-async def _store(storage: ObjectStorage, settings: Settings, image: Image, data: bytes, *, write_original: bool) -> None:
+async def _store(
+    storage: ObjectStorage, settings: Settings, image: Image, data: bytes, *, write_original: bool
+) -> None:
     info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
     thumbs = await asyncio.to_thread(thumbnails, data)
     if write_original:
@@ -34,8 +36,9 @@ async def _store(storage: ObjectStorage, settings: Settings, image: Image, data:
     image.width, image.height, image.byte_size = info.width, info.height, info.byte_size
 
 
-async def upload(session: AsyncSession, *, storage: ObjectStorage, settings: Settings, user_id: uuid.UUID,
-                 data: bytes) -> Image:
+async def upload(
+    session: AsyncSession, *, storage: ObjectStorage, settings: Settings, user_id: uuid.UUID, data: bytes
+) -> Image:
     image = Image(key=uuid.uuid4().hex, user_id=user_id)
     await _store(storage, settings, image, data, write_original=True)
     session.add(image)
@@ -43,8 +46,15 @@ async def upload(session: AsyncSession, *, storage: ObjectStorage, settings: Set
     return image
 
 
-async def start_upload(session: AsyncSession, *, storage: ObjectStorage, settings: Settings,
-                       user_id: uuid.UUID, content_type: str, byte_size: int) -> UploadTicket:
+async def start_upload(
+    session: AsyncSession,
+    *,
+    storage: ObjectStorage,
+    settings: Settings,
+    user_id: uuid.UUID,
+    content_type: str,
+    byte_size: int,
+) -> UploadTicket:
     """A signed URL the client PUTs the bytes to, then confirms with ``complete_upload``."""
     if byte_size > settings.max_upload_bytes:
         raise PayloadTooLarge(f"images are limited to {settings.max_upload_bytes} bytes")
@@ -52,8 +62,12 @@ async def start_upload(session: AsyncSession, *, storage: ObjectStorage, setting
     session.add(image)
     await session.flush()
     ttl = settings.signed_url_ttl_s
-    return UploadTicket(key=image.key, upload_url=storage.presign_put(original_key(image.key), content_type, ttl),
-                        headers={"Content-Type": content_type}, expires_in=ttl)
+    return UploadTicket(
+        key=image.key,
+        upload_url=storage.presign_put(original_key(image.key), content_type, ttl),
+        headers={"Content-Type": content_type},
+        expires_in=ttl,
+    )
 
 
 async def get_image(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> Image:
@@ -63,8 +77,9 @@ async def get_image(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> I
     return image
 
 
-async def complete_upload(session: AsyncSession, *, storage: ObjectStorage, settings: Settings,
-                          user_id: uuid.UUID, key: str) -> Image:
+async def complete_upload(
+    session: AsyncSession, *, storage: ObjectStorage, settings: Settings, user_id: uuid.UUID, key: str
+) -> Image:
     image = await get_image(session, user_id=user_id, key=key)
     if image.status == "ready":
         return image
@@ -94,8 +109,13 @@ def to_public(image: Image, *, storage: ObjectStorage, settings: Settings) -> Im
     ttl = settings.signed_url_ttl_s
     ready = image.status == "ready"
     return ImagePublic(
-        key=image.key, status=image.status, content_type=image.content_type, width=image.width,
-        height=image.height, byte_size=image.byte_size, created_at=image.created_at,
+        key=image.key,
+        status=image.status,
+        content_type=image.content_type,
+        width=image.width,
+        height=image.height,
+        byte_size=image.byte_size,
+        created_at=image.created_at,
         url=storage.presign_get(original_key(image.key), ttl) if ready else None,
         thumbnails={s: storage.presign_get(thumbnail_key(image.key, s), ttl) for s in THUMBNAIL_SIZES} if ready else {},
         expires_in=ttl,

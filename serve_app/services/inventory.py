@@ -36,8 +36,9 @@ class InventoryFilter:
     graded: bool | None = None
 
 
-async def resolve_printing(session: AsyncSession, *, printing_id: str | None, card_id: str | None,
-                           finish: str | None, language: str = "en") -> Printing:
+async def resolve_printing(
+    session: AsyncSession, *, printing_id: str | None, card_id: str | None, finish: str | None, language: str = "en"
+) -> Printing:
     """The printing a request names, or a 422 that says what would have been accepted."""
     if printing_id:
         printing = await session.get(Printing, printing_id)
@@ -54,10 +55,12 @@ async def resolve_printing(session: AsyncSession, *, printing_id: str | None, ca
         return candidates[0]
     finishes = sorted({p.finish for p in printings})
     if not candidates:
-        raise UnprocessableContent(f"card {card_id} has no {finish} printing; finishes: {', '.join(finishes)}",
-                                   finishes=finishes)
-    raise UnprocessableContent(f"card {card_id} has several printings; give finish or printing_id",
-                               printings=sorted(p.id for p in candidates))
+        raise UnprocessableContent(
+            f"card {card_id} has no {finish} printing; finishes: {', '.join(finishes)}", finishes=finishes
+        )
+    raise UnprocessableContent(
+        f"card {card_id} has several printings; give finish or printing_id", printings=sorted(p.id for p in candidates)
+    )
 
 
 async def _check_image(session: AsyncSession, user_id: uuid.UUID, key: str | None) -> None:
@@ -75,13 +78,20 @@ def _grading_columns(graded: Grading | None) -> dict[str, Any]:
 
 
 async def create_item(session: AsyncSession, *, user_id: uuid.UUID, data: InventoryCreate) -> InventoryItem:
-    printing = await resolve_printing(session, printing_id=data.printing_id, card_id=data.card_id,
-                                      finish=data.finish, language=data.language)
+    printing = await resolve_printing(
+        session, printing_id=data.printing_id, card_id=data.card_id, finish=data.finish, language=data.language
+    )
     await _check_image(session, user_id, data.source_image_key)
     fields = data.model_dump(exclude={"printing_id", "card_id", "finish", "language", "graded"})
-    item = InventoryItem(user_id=user_id, printing_id=printing.id, card_id=printing.card_id,
-                         finish=printing.finish, language=printing.language,
-                         **fields, **_grading_columns(data.graded))
+    item = InventoryItem(
+        user_id=user_id,
+        printing_id=printing.id,
+        card_id=printing.card_id,
+        finish=printing.finish,
+        language=printing.language,
+        **fields,
+        **_grading_columns(data.graded),
+    )
     session.add(item)
     await session.flush()
     return item
@@ -94,15 +104,15 @@ async def get_item(session: AsyncSession, *, user_id: uuid.UUID, item_id: uuid.U
     return item
 
 
-async def update_item(session: AsyncSession, *, user_id: uuid.UUID, item_id: uuid.UUID,
-                      data: InventoryUpdate) -> InventoryItem:
+async def update_item(
+    session: AsyncSession, *, user_id: uuid.UUID, item_id: uuid.UUID, data: InventoryUpdate
+) -> InventoryItem:
     item = await get_item(session, user_id=user_id, item_id=item_id)
     changes = data.model_dump(exclude_unset=True)
     if "printing_id" in changes:
         if changes["printing_id"] is None:
             raise UnprocessableContent("printing_id cannot be removed")
-        printing = await resolve_printing(session, printing_id=changes.pop("printing_id"), card_id=None,
-                                          finish=None)
+        printing = await resolve_printing(session, printing_id=changes.pop("printing_id"), card_id=None, finish=None)
         item.printing_id, item.card_id = printing.id, printing.card_id
         item.finish, item.language = printing.finish, printing.language
     if "graded" in changes:
@@ -148,16 +158,22 @@ _SORTS: dict[SortKey, list[Any]] = {
 }
 
 
-async def list_items(session: AsyncSession, *, user_id: uuid.UUID, filters: InventoryFilter, sort: SortKey,
-                     page: int, page_size: int) -> InventoryPage:
+async def list_items(
+    session: AsyncSession, *, user_id: uuid.UUID, filters: InventoryFilter, sort: SortKey, page: int, page_size: int
+) -> InventoryPage:
     where: list[ColumnElement[bool]] = [col(InventoryItem.user_id) == user_id]
     if filters.q:
         where.append(col(Card.name_search).contains(normalize_name(filters.q)))
     if filters.game:
         where.append(col(Card.game_id) == filters.game)
     if filters.set:
-        where.append(or_(col(CardSet.id) == filters.set, func.lower(CardSet.code) == filters.set.lower(),
-                         func.lower(CardSet.name) == filters.set.lower()))
+        where.append(
+            or_(
+                col(CardSet.id) == filters.set,
+                func.lower(CardSet.code) == filters.set.lower(),
+                func.lower(CardSet.name) == filters.set.lower(),
+            )
+        )
     if filters.card_id:
         where.append(col(InventoryItem.card_id) == filters.card_id)
     if filters.condition:
@@ -169,14 +185,21 @@ async def list_items(session: AsyncSession, *, user_id: uuid.UUID, filters: Inve
         where.append(graded.is_not(None) if filters.graded else graded.is_(None))
     if filters.tag:
         where.append(_tag_filter(session, filters.tag))
-    base = (select(InventoryItem, Card, CardSet)
-            .join(Card, col(Card.id) == col(InventoryItem.card_id))
-            .join(CardSet, col(CardSet.id) == col(Card.set_id)).where(*where))
+    base = (
+        select(InventoryItem, Card, CardSet)
+        .join(Card, col(Card.id) == col(InventoryItem.card_id))
+        .join(CardSet, col(CardSet.id) == col(Card.set_id))
+        .where(*where)
+    )
     total = (await session.exec(select(func.count()).select_from(base.subquery()))).one()
-    rows = (await session.exec(base.order_by(*_SORTS[sort], col(InventoryItem.id))
-                               .offset((page - 1) * page_size).limit(page_size))).all()
-    return InventoryPage(items=[to_public(i, c, s) for i, c, s in rows], total=int(total), page=page,
-                         page_size=page_size)
+    rows = (
+        await session.exec(
+            base.order_by(*_SORTS[sort], col(InventoryItem.id)).offset((page - 1) * page_size).limit(page_size)
+        )
+    ).all()
+    return InventoryPage(
+        items=[to_public(i, c, s) for i, c, s in rows], total=int(total), page=page, page_size=page_size
+    )
 
 
 async def public_item(session: AsyncSession, item: InventoryItem) -> InventoryPublic:
@@ -190,14 +213,34 @@ async def public_item(session: AsyncSession, item: InventoryItem) -> InventoryPu
 def to_public(item: InventoryItem, card: Card, card_set: CardSet) -> InventoryPublic:
     graded = None
     if item.graded_company and item.grade is not None:
-        graded = Grading(company=item.graded_company, grade=item.grade,  # type: ignore[arg-type]
-                         cert_number=item.cert_number)
+        graded = Grading(
+            company=item.graded_company,
+            grade=item.grade,  # type: ignore[arg-type]
+            cert_number=item.cert_number,
+        )
     return InventoryPublic(
-        id=item.id, printing_id=item.printing_id, finish=item.finish, language=item.language,
-        quantity=item.quantity, condition=item.condition, graded=graded,  # type: ignore[arg-type]
-        purchase_price=item.purchase_price, currency=item.currency, purchase_date=item.purchase_date,
-        location=item.location, tags=item.tags, notes=item.notes, source_image_key=item.source_image_key,
-        created_at=item.created_at, updated_at=item.updated_at,
-        card=InventoryCard(id=card.id, game=card.game_id, name=card.name, set_id=card_set.id,
-                           set_name=card_set.name, number=card.number),
+        id=item.id,
+        printing_id=item.printing_id,
+        finish=item.finish,
+        language=item.language,
+        quantity=item.quantity,
+        condition=item.condition,
+        graded=graded,  # type: ignore[arg-type]
+        purchase_price=item.purchase_price,
+        currency=item.currency,
+        purchase_date=item.purchase_date,
+        location=item.location,
+        tags=item.tags,
+        notes=item.notes,
+        source_image_key=item.source_image_key,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        card=InventoryCard(
+            id=card.id,
+            game=card.game_id,
+            name=card.name,
+            set_id=card_set.id,
+            set_name=card_set.name,
+            number=card.number,
+        ),
     )

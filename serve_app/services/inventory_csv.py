@@ -1,13 +1,15 @@
 """CSV import and export in the formats collectors already use.
 
-Supported formats and columns (import reads the columns marked *; export writes all):
+Supported formats and the columns read on import (export writes each format's full header,
+see ``FORMATS``):
 
-| format    | quantity   | name   | set                         | number             | finish            | condition  | language | price            |
-|-----------|------------|--------|-----------------------------|--------------------|-------------------|------------|----------|------------------|
-| tcgplayer | Quantity*  | Name*  | Set*, Set Code*             | Card Number*       | Printing*         | Condition* | Language*| Purchase Price*  |
-| deckbox   | Count*     | Name*  | Edition*, Edition Code*     | Card Number*       | Foil*             | Condition* | Language*| My Price*        |
-| moxfield  | Count*     | Name*  | Edition* (set code)         | Collector Number*  | Foil*             | Condition* | Language*| Purchase Price*  |
-| manabox   | Quantity*  | Name*  | Set code*, Set name*        | Collector number*  | Foil*             | Condition* | Language*| Purchase price*, Purchase price currency* |
+- tcgplayer: Quantity, Name, Set, Set Code, Card Number (``012/193`` or ``12``), Printing,
+  Condition, Language, Purchase Price, Product ID
+- deckbox: Count, Name, Edition, Edition Code, Card Number, Foil, Condition, Language, My Price
+- moxfield: Count, Name, Edition (the set code), Collector Number, Foil, Condition, Language,
+  Purchase Price
+- manabox: Quantity, Name, Set code, Set name, Collector number, Foil, Condition, Language
+  (a code), Purchase price, Purchase price currency
 
 TCGplayer rows may also carry ``Product ID`` (matched against the catalog's TCGplayer product
 ids). Formats with only a foil flag (Deckbox, Moxfield, ManaBox) import "foil" as the card's
@@ -36,15 +38,31 @@ from serve_app.services.catalog import collector_line
 from serve_app.services.inventory import create_item
 
 MAX_ROWS = 50_000
-LANGUAGES = {"english": "en", "japanese": "ja", "german": "de", "french": "fr", "italian": "it",
-             "spanish": "es", "portuguese": "pt", "korean": "ko", "chinese": "zh", "russian": "ru"}
+LANGUAGES = {
+    "english": "en",
+    "japanese": "ja",
+    "german": "de",
+    "french": "fr",
+    "italian": "it",
+    "spanish": "es",
+    "portuguese": "pt",
+    "korean": "ko",
+    "chinese": "zh",
+    "russian": "ru",
+}
 CODES_TO_LANGUAGE = {v: k.title() for k, v in LANGUAGES.items()}
-FOIL_PREFERENCE = ("holofoil", "reverse_holofoil", "first_edition_holofoil", "rainbow_foil", "cold_foil",
-                   "gold_foil")
-TCGPLAYER_PRINTINGS = {"normal": "normal", "holofoil": "holofoil", "reverse holofoil": "reverse_holofoil",
-                       "1st edition holofoil": "first_edition_holofoil",
-                       "1st edition normal": "first_edition_normal", "rainbow foil": "rainbow_foil",
-                       "cold foil": "cold_foil", "gold foil": "gold_foil", "foil": "foil"}
+FOIL_PREFERENCE = ("holofoil", "reverse_holofoil", "first_edition_holofoil", "rainbow_foil", "cold_foil", "gold_foil")
+TCGPLAYER_PRINTINGS = {
+    "normal": "normal",
+    "holofoil": "holofoil",
+    "reverse holofoil": "reverse_holofoil",
+    "1st edition holofoil": "first_edition_holofoil",
+    "1st edition normal": "first_edition_normal",
+    "rainbow foil": "rainbow_foil",
+    "cold foil": "cold_foil",
+    "gold foil": "gold_foil",
+    "foil": "foil",
+}
 
 
 @dataclass(frozen=True)
@@ -73,32 +91,110 @@ C = Condition
 FORMATS: dict[str, CsvFormat] = {
     "tcgplayer": CsvFormat(
         name="tcgplayer",
-        header=("Quantity", "Name", "Simple Name", "Set", "Card Number", "Set Code", "Printing", "Condition",
-                "Language", "Rarity", "Product ID", "Purchase Price"),
-        quantity="Quantity", set_name="Set", set_code="Set Code", number="Card Number", finish="Printing",
-        price="Purchase Price", foil_flag=False,
-        conditions=_conditions({"Near Mint": C.NM, "Lightly Played": C.LP, "Moderately Played": C.MP,
-                                "Heavily Played": C.HP, "Damaged": C.DMG}),
-        condition_out={C.NM: "Near Mint", C.LP: "Lightly Played", C.MP: "Moderately Played",
-                       C.HP: "Heavily Played", C.DMG: "Damaged"},
+        header=(
+            "Quantity",
+            "Name",
+            "Simple Name",
+            "Set",
+            "Card Number",
+            "Set Code",
+            "Printing",
+            "Condition",
+            "Language",
+            "Rarity",
+            "Product ID",
+            "Purchase Price",
+        ),
+        quantity="Quantity",
+        set_name="Set",
+        set_code="Set Code",
+        number="Card Number",
+        finish="Printing",
+        price="Purchase Price",
+        foil_flag=False,
+        conditions=_conditions(
+            {
+                "Near Mint": C.NM,
+                "Lightly Played": C.LP,
+                "Moderately Played": C.MP,
+                "Heavily Played": C.HP,
+                "Damaged": C.DMG,
+            }
+        ),
+        condition_out={
+            C.NM: "Near Mint",
+            C.LP: "Lightly Played",
+            C.MP: "Moderately Played",
+            C.HP: "Heavily Played",
+            C.DMG: "Damaged",
+        },
     ),
     "deckbox": CsvFormat(
         name="deckbox",
-        header=("Count", "Tradelist Count", "Name", "Edition", "Edition Code", "Card Number", "Condition",
-                "Language", "Foil", "Signed", "Artist Proof", "Altered Art", "Misprint", "Promo", "Textless",
-                "My Price"),
-        quantity="Count", set_name="Edition", set_code="Edition Code", number="Card Number", finish="Foil",
+        header=(
+            "Count",
+            "Tradelist Count",
+            "Name",
+            "Edition",
+            "Edition Code",
+            "Card Number",
+            "Condition",
+            "Language",
+            "Foil",
+            "Signed",
+            "Artist Proof",
+            "Altered Art",
+            "Misprint",
+            "Promo",
+            "Textless",
+            "My Price",
+        ),
+        quantity="Count",
+        set_name="Edition",
+        set_code="Edition Code",
+        number="Card Number",
+        finish="Foil",
         price="My Price",
-        conditions=_conditions({"Mint": C.NM, "Near Mint": C.NM, "Good (Lightly Played)": C.LP,
-                                "Played": C.MP, "Heavily Played": C.HP, "Poor": C.DMG}),
-        condition_out={C.NM: "Near Mint", C.LP: "Good (Lightly Played)", C.MP: "Played",
-                       C.HP: "Heavily Played", C.DMG: "Poor"},
+        conditions=_conditions(
+            {
+                "Mint": C.NM,
+                "Near Mint": C.NM,
+                "Good (Lightly Played)": C.LP,
+                "Played": C.MP,
+                "Heavily Played": C.HP,
+                "Poor": C.DMG,
+            }
+        ),
+        condition_out={
+            C.NM: "Near Mint",
+            C.LP: "Good (Lightly Played)",
+            C.MP: "Played",
+            C.HP: "Heavily Played",
+            C.DMG: "Poor",
+        },
     ),
     "moxfield": CsvFormat(
         name="moxfield",
-        header=("Count", "Tradelist Count", "Name", "Edition", "Condition", "Language", "Foil", "Tags",
-                "Last Modified", "Collector Number", "Alter", "Proxy", "Purchase Price"),
-        quantity="Count", set_name=None, set_code="Edition", number="Collector Number", finish="Foil",
+        header=(
+            "Count",
+            "Tradelist Count",
+            "Name",
+            "Edition",
+            "Condition",
+            "Language",
+            "Foil",
+            "Tags",
+            "Last Modified",
+            "Collector Number",
+            "Alter",
+            "Proxy",
+            "Purchase Price",
+        ),
+        quantity="Count",
+        set_name=None,
+        set_code="Edition",
+        number="Collector Number",
+        finish="Foil",
         price="Purchase Price",
         conditions=_conditions({"M": C.NM, "NM": C.NM, "LP": C.LP, "MP": C.MP, "HP": C.HP, "D": C.DMG}),
         condition_out={C.NM: "NM", C.LP: "LP", C.MP: "MP", C.HP: "HP", C.DMG: "D"},
@@ -106,15 +202,43 @@ FORMATS: dict[str, CsvFormat] = {
     ),
     "manabox": CsvFormat(
         name="manabox",
-        header=("Name", "Set code", "Set name", "Collector number", "Foil", "Rarity", "Quantity", "ManaBox ID",
-                "Scryfall ID", "Purchase price", "Misprint", "Altered", "Condition", "Language",
-                "Purchase price currency"),
-        quantity="Quantity", set_name="Set name", set_code="Set code", number="Collector number", finish="Foil",
-        price="Purchase price", currency="Purchase price currency", language_codes=True,
-        conditions=_conditions({"mint": C.NM, "near_mint": C.NM, "excellent": C.LP, "good": C.MP,
-                                "light_played": C.LP, "played": C.HP, "poor": C.DMG}),
-        condition_out={C.NM: "near_mint", C.LP: "light_played", C.MP: "good", C.HP: "played",
-                       C.DMG: "poor"},
+        header=(
+            "Name",
+            "Set code",
+            "Set name",
+            "Collector number",
+            "Foil",
+            "Rarity",
+            "Quantity",
+            "ManaBox ID",
+            "Scryfall ID",
+            "Purchase price",
+            "Misprint",
+            "Altered",
+            "Condition",
+            "Language",
+            "Purchase price currency",
+        ),
+        quantity="Quantity",
+        set_name="Set name",
+        set_code="Set code",
+        number="Collector number",
+        finish="Foil",
+        price="Purchase price",
+        currency="Purchase price currency",
+        language_codes=True,
+        conditions=_conditions(
+            {
+                "mint": C.NM,
+                "near_mint": C.NM,
+                "excellent": C.LP,
+                "good": C.MP,
+                "light_played": C.LP,
+                "played": C.HP,
+                "poor": C.DMG,
+            }
+        ),
+        condition_out={C.NM: "near_mint", C.LP: "light_played", C.MP: "good", C.HP: "played", C.DMG: "poor"},
         extra_out={"Misprint": "false", "Altered": "false"},
     ),
 }
@@ -141,8 +265,9 @@ def read_rows(fmt: CsvFormat, content: bytes) -> Iterator[tuple[int, dict[str, s
     required = {"Name", fmt.quantity, fmt.number}
     missing = sorted(required - set(header))
     if missing:
-        raise CsvFormatError(f"not a {fmt.name} CSV: missing column(s) {', '.join(missing)}",
-                             expected=list(fmt.header), found=header)
+        raise CsvFormatError(
+            f"not a {fmt.name} CSV: missing column(s) {', '.join(missing)}", expected=list(fmt.header), found=header
+        )
     reader.fieldnames = header
     for n, row in enumerate(reader, start=1):
         if n > MAX_ROWS:
@@ -181,8 +306,11 @@ class Matcher:
         if name and len(cards) > 1:
             cards = [c for c in cards if _same_name(c.name, name)] or cards
         if not cards:
-            raise RowError(f"no card numbered {number!r} in {set_code or set_name or 'any set'}" if number
-                           else f"no card named {name!r} in {set_code or set_name}")
+            raise RowError(
+                f"no card numbered {number!r} in {set_code or set_name or 'any set'}"
+                if number
+                else f"no card named {name!r} in {set_code or set_name}"
+            )
         if len(cards) > 1:
             raise RowError("ambiguous: " + ", ".join(sorted(c.id for c in cards)) + "; give the set")
         card = cards[0]
@@ -265,8 +393,15 @@ def _price(fmt: CsvFormat, row: dict[str, str]) -> Decimal | None:
     return price
 
 
-async def import_csv(session: AsyncSession, *, user_id: uuid.UUID, format_name: str, content: bytes,
-                     location: str | None = None, tags: list[str] | None = None) -> ImportResult:
+async def import_csv(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    format_name: str,
+    content: bytes,
+    location: str | None = None,
+    tags: list[str] | None = None,
+) -> ImportResult:
     fmt = get_format(format_name)
     matcher = Matcher(session, list((await session.exec(select(CardSet))).all()))
     created: list[uuid.UUID] = []
@@ -277,10 +412,15 @@ async def import_csv(session: AsyncSession, *, user_id: uuid.UUID, format_name: 
         try:
             printing = await _match_row(matcher, fmt, row)
             currency = (row.get(fmt.currency or "", "") or "USD").upper()
-            data = InventoryCreate(printing_id=printing.id, quantity=_quantity(fmt, row),
-                                   condition=_condition(fmt, row), purchase_price=_price(fmt, row),
-                                   currency=currency if len(currency) == 3 else "USD", location=location,
-                                   tags=tags or [])
+            data = InventoryCreate(
+                printing_id=printing.id,
+                quantity=_quantity(fmt, row),
+                condition=_condition(fmt, row),
+                purchase_price=_price(fmt, row),
+                currency=currency if len(currency) == 3 else "USD",
+                location=location,
+                tags=tags or [],
+            )
             item = await create_item(session, user_id=user_id, data=data)
             created.append(item.id)
         except (RowError, UnprocessableContent) as exc:
@@ -294,21 +434,27 @@ async def _match_row(matcher: Matcher, fmt: CsvFormat, row: dict[str, str]) -> P
     finish, language = _finish(fmt, row), _language(fmt, row)
     product_id = row.get("Product ID", "")
     if product_id:
-        by_product = list((await matcher.session.exec(
-            select(Printing).where(Printing.tcgplayer_product_id == product_id))).all())
+        by_product = list(
+            (await matcher.session.exec(select(Printing).where(Printing.tcgplayer_product_id == product_id))).all()
+        )
         for p in by_product:
             if p.finish == finish or (finish == "foil" and "foil" in p.finish):
                 return p
     number = row.get(fmt.number, "").split("/")[0].strip()  # TCGplayer writes "012/193"
-    card = await matcher.card(name=row.get("Name", ""), set_code=row.get(fmt.set_code or "", ""),
-                              set_name=row.get(fmt.set_name or "", ""), number=number)
+    card = await matcher.card(
+        name=row.get("Name", ""),
+        set_code=row.get(fmt.set_code or "", ""),
+        set_name=row.get(fmt.set_name or "", ""),
+        number=number,
+    )
     return await matcher.printing(card, finish, language)
 
 
 def _finish_out(fmt: CsvFormat, finish: str) -> str:
     if not fmt.foil_flag:
-        return next((label.title().replace("1St", "1st") for label, f in TCGPLAYER_PRINTINGS.items()
-                     if f == finish), finish)
+        return next(
+            (label.title().replace("1St", "1st") for label, f in TCGPLAYER_PRINTINGS.items() if f == finish), finish
+        )
     if finish in ("normal", "first_edition_normal"):
         return "normal" if fmt.name == "manabox" else ""
     return "foil"
@@ -316,28 +462,34 @@ def _finish_out(fmt: CsvFormat, finish: str) -> str:
 
 async def export_csv(session: AsyncSession, *, user_id: uuid.UUID, format_name: str) -> str:
     fmt = get_format(format_name)
-    rows = (await session.exec(
-        select(InventoryItem, Card, CardSet, Printing)
-        .join(Card, col(Card.id) == col(InventoryItem.card_id))
-        .join(CardSet, col(CardSet.id) == col(Card.set_id))
-        .join(Printing, col(Printing.id) == col(InventoryItem.printing_id))
-        .where(InventoryItem.user_id == user_id)
-        .order_by(col(CardSet.id), col(Card.collector_key), col(InventoryItem.created_at))
-    )).all()
+    rows = (
+        await session.exec(
+            select(InventoryItem, Card, CardSet, Printing)
+            .join(Card, col(Card.id) == col(InventoryItem.card_id))
+            .join(CardSet, col(CardSet.id) == col(Card.set_id))
+            .join(Printing, col(Printing.id) == col(InventoryItem.printing_id))
+            .where(InventoryItem.user_id == user_id)
+            .order_by(col(CardSet.id), col(Card.collector_key), col(InventoryItem.created_at))
+        )
+    ).all()
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(fmt.header), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for item, card, card_set, printing in rows:
         language = CODES_TO_LANGUAGE.get(item.language, item.language)
         record = {
-            "Name": card.name, "Simple Name": card.name, "Rarity": card.rarity or "",
+            "Name": card.name,
+            "Simple Name": card.name,
+            "Rarity": card.rarity or "",
             fmt.quantity: str(item.quantity),
             fmt.number: collector_line(card, card_set) if fmt.name == "tcgplayer" else card.number,
             fmt.finish: _finish_out(fmt, item.finish),
             "Condition": fmt.condition_out[Condition(item.condition)],
             "Language": item.language if fmt.language_codes else language,
-            "Product ID": printing.tcgplayer_product_id or "", "Tradelist Count": "0",
-            "Tags": ",".join(item.tags), **fmt.extra_out,
+            "Product ID": printing.tcgplayer_product_id or "",
+            "Tradelist Count": "0",
+            "Tags": ",".join(item.tags),
+            **fmt.extra_out,
         }
         if fmt.set_name:
             record[fmt.set_name] = card_set.name
@@ -349,6 +501,3 @@ async def export_csv(session: AsyncSession, *, user_id: uuid.UUID, format_name: 
             record[fmt.currency] = item.currency
         writer.writerow(record)
     return out.getvalue()
-
-
-

@@ -58,9 +58,13 @@ async def metadata(http: httpx.AsyncClient, cache: Cache, p: OIDCProvider) -> di
 
 
 def _client(p: OIDCProvider, settings: Settings) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(client_id=p.client_id, client_secret=p.client_secret.get_secret_value() or None,
-                             scope=p.scopes, redirect_uri=redirect_uri(settings, p.name),
-                             code_challenge_method="S256")
+    return AsyncOAuth2Client(
+        client_id=p.client_id,
+        client_secret=p.client_secret.get_secret_value() or None,
+        scope=p.scopes,
+        redirect_uri=redirect_uri(settings, p.name),
+        code_challenge_method="S256",
+    )
 
 
 async def authorization_url(*, settings: Settings, cache: Cache, http: httpx.AsyncClient, name: str) -> str:
@@ -68,15 +72,20 @@ async def authorization_url(*, settings: Settings, cache: Cache, http: httpx.Asy
     meta = await metadata(http, cache, p)
     state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     async with _client(p, settings) as client:
-        url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce,
-                                                 code_verifier=verifier)
-    await cache.set(f"oidc:state:{state}",
-                    json.dumps({"provider": name, "nonce": nonce, "verifier": verifier}).encode(), STATE_TTL_S)
+        url, _ = client.create_authorization_url(
+            meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
+        )
+    await cache.set(
+        f"oidc:state:{state}",
+        json.dumps({"provider": name, "nonce": nonce, "verifier": verifier}).encode(),
+        STATE_TTL_S,
+    )
     return str(url)
 
 
-async def complete(*, settings: Settings, cache: Cache, http: httpx.AsyncClient, name: str, code: str,
-                   state: str) -> dict[str, Any]:
+async def complete(
+    *, settings: Settings, cache: Cache, http: httpx.AsyncClient, name: str, code: str, state: str
+) -> dict[str, Any]:
     """Exchange the code and verify the ID token; returns its claims."""
     stored = await cache.pop(f"oidc:state:{state}")
     if stored is None:
@@ -88,8 +97,7 @@ async def complete(*, settings: Settings, cache: Cache, http: httpx.AsyncClient,
     meta = await metadata(http, cache, p)
     async with _client(p, settings) as client:
         try:
-            token = await client.fetch_token(meta["token_endpoint"], code=code,
-                                             code_verifier=pending["verifier"])
+            token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=pending["verifier"])
         except Exception as exc:  # authlib raises OAuthError and httpx errors alike
             raise AuthenticationFailed(f"the identity provider refused the code: {exc}") from exc
     id_token = token.get("id_token")
@@ -99,9 +107,14 @@ async def complete(*, settings: Settings, cache: Cache, http: httpx.AsyncClient,
     try:
         kid = jwt.get_unverified_header(id_token).get("kid")
         key = next((k for k in jwks.keys if k.key_id == kid), None) or jwks.keys[0]
-        claims: dict[str, Any] = jwt.decode(id_token, key.key, algorithms=ACCEPTED_ALGS,
-                                            audience=p.client_id, issuer=meta["issuer"],
-                                            options={"require": ["exp", "iat", "sub", "aud", "iss"]})
+        claims: dict[str, Any] = jwt.decode(
+            id_token,
+            key.key,
+            algorithms=ACCEPTED_ALGS,
+            audience=p.client_id,
+            issuer=meta["issuer"],
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed(f"invalid ID token: {exc}") from exc
     if claims.get("nonce") != pending["nonce"]:

@@ -22,8 +22,15 @@ MIN_RELOAD_GAP_S = 5.0
 class SigningKeys:
     """Loads the key ring from the database, creating or rotating the active key when due."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, master_key: bytes,
-                 issuer: str, rotation_s: int, access_ttl_s: int) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        master_key: bytes,
+        issuer: str,
+        rotation_s: int,
+        access_ttl_s: int,
+    ) -> None:
         self._sessions = sessions
         self._wrap_key = derive_key(master_key, "jwt-signing-keys")
         self._issuer = issuer
@@ -50,8 +57,10 @@ class SigningKeys:
             await session.commit()
         live = [r for r in rows if _aware(r.created_at) >= now - self._keep]
         self._ring = KeyRing(
-            [load_key(r.kid, open_sealed(self._wrap_key, r.private_key_ct, r.kid.encode()),
-                      _aware(r.created_at)) for r in live],
+            [
+                load_key(r.kid, open_sealed(self._wrap_key, r.private_key_ct, r.kid.encode()), _aware(r.created_at))
+                for r in live
+            ],
             issuer=self._issuer,
         )
         self._loaded_at = time.monotonic()
@@ -66,8 +75,12 @@ class SigningKeys:
 
     async def _create(self, session: AsyncSession, now: datetime) -> SigningKey:
         key = generate_key(now)
-        row = SigningKey(kid=key.kid, private_key_ct=seal(self._wrap_key, key.private_pem(), key.kid.encode()),
-                         public_jwk=key.public_jwk, created_at=now)
+        row = SigningKey(
+            kid=key.kid,
+            private_key_ct=seal(self._wrap_key, key.private_pem(), key.kid.encode()),
+            public_jwk=key.public_jwk,
+            created_at=now,
+        )
         session.add(row)
         await session.flush()
         return row

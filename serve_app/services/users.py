@@ -27,16 +27,28 @@ class Vault:
     index: BlindIndex
 
 
-async def create_user(session: AsyncSession, *, vault: Vault, data: UserCreate | None = None,
-                      email: str | None = None, display_name: str | None = None,
-                      password: str | None = None, role: Role = Role.user) -> User:
+async def create_user(
+    session: AsyncSession,
+    *,
+    vault: Vault,
+    data: UserCreate | None = None,
+    email: str | None = None,
+    display_name: str | None = None,
+    password: str | None = None,
+    role: Role = Role.user,
+) -> User:
     """Create a user; ``data`` for registration, keywords for OIDC sign-up and the CLI."""
     email = normalize_email(str(data.email) if data else email or "")
     password = data.password if data else password
     user = User(
-        id=uuid.uuid4(), email_index=vault.index.email(email), email_ct=b"", wrapped_dek=b"",
-        kek_id="", display_name=(data.display_name if data else display_name) or email.split("@")[0],
-        password_hash=hash_password(password) if password else None, role=role.value,
+        id=uuid.uuid4(),
+        email_index=vault.index.email(email),
+        email_ct=b"",
+        wrapped_dek=b"",
+        kek_id="",
+        display_name=(data.display_name if data else display_name) or email.split("@")[0],
+        password_hash=hash_password(password) if password else None,
+        role=role.value,
     )
     dek, user.wrapped_dek, user.kek_id = vault.cipher.new_data_key()
     user.email_ct = FieldCipher.encrypt(dek, str(user.id), "email", email) or b""
@@ -79,16 +91,20 @@ def to_public(user: User, *, vault: Vault) -> UserPublic:
     dek = vault.cipher.data_key(user.wrapped_dek, user.kek_id)
     opened = {f: FieldCipher.decrypt(dek, str(user.id), f, getattr(user, f"{f}_ct")) for f in PII_FIELDS}
     return UserPublic(
-        id=user.id, email=FieldCipher.decrypt(dek, str(user.id), "email", user.email_ct) or "",
-        display_name=user.display_name, role=Role(user.role), is_active=user.is_active,
-        created_at=user.created_at, **opened,
+        id=user.id,
+        email=FieldCipher.decrypt(dek, str(user.id), "email", user.email_ct) or "",
+        display_name=user.display_name,
+        role=Role(user.role),
+        is_active=user.is_active,
+        created_at=user.created_at,
+        **opened,
     )
 
 
 async def update_profile(session: AsyncSession, *, vault: Vault, user: User, data: UserUpdate) -> User:
     dek = vault.cipher.data_key(user.wrapped_dek, user.kek_id)
     changes = data.model_dump(exclude_unset=True)
-    if "display_name" in changes and changes["display_name"]:
+    if changes.get("display_name"):
         user.display_name = changes["display_name"]
     for field in PII_FIELDS:
         if field in changes:
@@ -98,16 +114,28 @@ async def update_profile(session: AsyncSession, *, vault: Vault, user: User, dat
     return user
 
 
-async def list_users(session: AsyncSession, *, vault: Vault, page: int, page_size: int) -> tuple[list[UserSummary], int]:
+async def list_users(
+    session: AsyncSession, *, vault: Vault, page: int, page_size: int
+) -> tuple[list[UserSummary], int]:
     total = (await session.exec(select(func.count()).select_from(User))).one()
-    rows = (await session.exec(
-        select(User).order_by(col(User.created_at), col(User.id)).offset((page - 1) * page_size).limit(page_size)
-    )).all()
+    rows = (
+        await session.exec(
+            select(User).order_by(col(User.created_at), col(User.id)).offset((page - 1) * page_size).limit(page_size)
+        )
+    ).all()
     items = []
     for user in rows:
         public = to_public(user, vault=vault)
-        items.append(UserSummary(id=user.id, email=public.email, display_name=user.display_name,
-                                 role=Role(user.role), is_active=user.is_active, created_at=user.created_at))
+        items.append(
+            UserSummary(
+                id=user.id,
+                email=public.email,
+                display_name=user.display_name,
+                role=Role(user.role),
+                is_active=user.is_active,
+                created_at=user.created_at,
+            )
+        )
     return items, int(total)
 
 
@@ -119,11 +147,22 @@ async def set_role(session: AsyncSession, *, user_id: uuid.UUID, role: Role) -> 
     return user
 
 
-async def user_for_oidc(session: AsyncSession, *, vault: Vault, provider: str, subject: str,
-                        email: str | None, email_verified: bool, display_name: str | None) -> User:
+async def user_for_oidc(
+    session: AsyncSession,
+    *,
+    vault: Vault,
+    provider: str,
+    subject: str,
+    email: str | None,
+    email_verified: bool,
+    display_name: str | None,
+) -> User:
     """The user linked to an external identity; linked by verified email or created on first login."""
-    link = (await session.exec(select(OAuthAccount).where(
-        OAuthAccount.provider == provider, OAuthAccount.subject == subject))).first()
+    link = (
+        await session.exec(
+            select(OAuthAccount).where(OAuthAccount.provider == provider, OAuthAccount.subject == subject)
+        )
+    ).first()
     if link is not None:
         return await get_user(session, link.user_id)
     user = await find_by_email(session, vault=vault, email=email) if email and email_verified else None

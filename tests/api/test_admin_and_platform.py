@@ -13,8 +13,10 @@ from tests.factories import ApiUser, register
 async def _promote(backend, user_id: str, role: str) -> None:  # type: ignore[no-untyped-def]
     engine = create_engine(backend.settings.effective_database_url)
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE users SET role = :role WHERE id = :id"),
-                           {"role": role, "id": user_id.replace("-", "") if backend.name == "sqlite" else user_id})
+        await conn.execute(
+            text("UPDATE users SET role = :role WHERE id = :id"),
+            {"role": role, "id": user_id.replace("-", "") if backend.name == "sqlite" else user_id},
+        )
     await engine.dispose()
 
 
@@ -25,29 +27,39 @@ async def test_admin_routes_are_guarded(backend, client: httpx.AsyncClient, alic
     users = await client.get("/api/v1/admin/users", params={"page_size": 200}, headers=alice.headers)
     assert users.status_code == 200
     assert bob.email in {u["email"] for u in users.json()["items"]}
-    promoted = await client.put(f"/api/v1/admin/users/{bob.id}/role", json={"role": "moderator"},
-                                headers=alice.headers)
+    promoted = await client.put(f"/api/v1/admin/users/{bob.id}/role", json={"role": "moderator"}, headers=alice.headers)
     assert promoted.status_code == 200 and promoted.json()["role"] == "moderator"
     # a moderator is still not an admin
     assert (await client.get("/api/v1/admin/users", headers=bob.headers)).status_code == 403
     bad_role = await client.put(f"/api/v1/admin/users/{bob.id}/role", json={"role": "owner"}, headers=alice.headers)
     assert bad_role.status_code == 422
-    ghost = await client.put("/api/v1/admin/users/00000000-0000-0000-0000-000000000000/role",
-                             json={"role": "admin"}, headers=alice.headers)
+    ghost = await client.put(
+        "/api/v1/admin/users/00000000-0000-0000-0000-000000000000/role", json={"role": "admin"}, headers=alice.headers
+    )
     assert ghost.status_code == 404
 
 
 async def test_personal_data_is_not_stored_in_plaintext(backend, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
-    secrets = {"email": "brock.harrison@pewter.example", "real_name": "Brock Harrison",
-               "shipping_address": "12 Boulder Lane, Pewter City", "phone": "+81 90 1234 5678"}
-    user = await register(client, email=secrets["email"], real_name=secrets["real_name"],
-                          shipping_address=secrets["shipping_address"], phone=secrets["phone"])
+    secrets = {
+        "email": "brock.harrison@pewter.example",
+        "real_name": "Brock Harrison",
+        "shipping_address": "12 Boulder Lane, Pewter City",
+        "phone": "+81 90 1234 5678",
+    }
+    user = await register(
+        client,
+        email=secrets["email"],
+        real_name=secrets["real_name"],
+        shipping_address=secrets["shipping_address"],
+        phone=secrets["phone"],
+    )
     engine = create_engine(backend.settings.effective_database_url)
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT * FROM users"))).mappings().all()
     await engine.dispose()
     raw = b" ".join(
-        v if isinstance(v, bytes) else str(v).encode() for row in rows for v in row.values() if v is not None)
+        v if isinstance(v, bytes) else str(v).encode() for row in rows for v in row.values() if v is not None
+    )
     for value in secrets.values():
         assert value.encode() not in raw and value.lower().encode() not in raw
         for word in value.replace(".", " ").replace("@", " ").split():
@@ -58,8 +70,9 @@ async def test_personal_data_is_not_stored_in_plaintext(backend, client: httpx.A
 
 
 async def test_profile_update_keeps_encryption(client: httpx.AsyncClient, alice: ApiUser) -> None:
-    response = await client.patch("/api/v1/me", json={"phone": "+44 20 7946 0000", "display_name": "Ali"},
-                                  headers=alice.headers)
+    response = await client.patch(
+        "/api/v1/me", json={"phone": "+44 20 7946 0000", "display_name": "Ali"}, headers=alice.headers
+    )
     assert response.status_code == 200
     assert response.json()["phone"] == "+44 20 7946 0000" and response.json()["display_name"] == "Ali"
     # login by email still works after the update (blind index unchanged)
@@ -91,5 +104,7 @@ async def test_request_ids_and_problem_documents(client: httpx.AsyncClient) -> N
     assert missing.json()["request_id"] == "r-1" and missing.json()["instance"] == "/api/v1/nothing-here"
     wrong_method = await client.put("/healthz")
     assert wrong_method.status_code == 405 and wrong_method.json()["status"] == 405
-    malformed = await client.post("/api/v1/auth/register", content=b"{not json", headers={"content-type": "application/json"})
+    malformed = await client.post(
+        "/api/v1/auth/register", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 422

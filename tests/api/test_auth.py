@@ -15,8 +15,14 @@ from tests.factories import register
 
 
 async def test_register_login_and_me(client: httpx.AsyncClient) -> None:
-    user = await register(client, email="Misty@Example.com", display_name="Misty", real_name="Misty Waterflower",
-                          phone="+1 555 0100", shipping_address="Cerulean Gym, Kanto")
+    user = await register(
+        client,
+        email="Misty@Example.com",
+        display_name="Misty",
+        real_name="Misty Waterflower",
+        phone="+1 555 0100",
+        shipping_address="Cerulean Gym, Kanto",
+    )
     me = await client.get("/api/v1/me", headers=user.headers)
     assert me.status_code == 200
     body = me.json()
@@ -28,16 +34,18 @@ async def test_register_login_and_me(client: httpx.AsyncClient) -> None:
 
 async def test_duplicate_email_is_conflict(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    again = await client.post("/api/v1/auth/register", json={"email": user.email.upper(), "password": "x" * 12,
-                                                            "display_name": "Dup"})
+    again = await client.post(
+        "/api/v1/auth/register", json={"email": user.email.upper(), "password": "x" * 12, "display_name": "Dup"}
+    )
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
     assert again.json()["type"].endswith("/email-already-registered")
 
 
 async def test_bad_registration_is_422_problem(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/auth/register", json={"email": "not-an-email", "password": "short",
-                                                               "display_name": ""})
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": "not-an-email", "password": "short", "display_name": ""}
+    )
     assert response.status_code == 422
     problem = response.json()
     assert problem["status"] == 422 and {tuple(e["loc"])[-1] for e in problem["errors"]} >= {"email", "password"}
@@ -57,7 +65,9 @@ async def test_refresh_rotates_and_reuse_revokes_family(client: httpx.AsyncClien
     assert first.status_code == 200
     pair = first.json()
     assert pair["refresh_token"] != user.refresh_token
-    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})).status_code == 200
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    ).status_code == 200
     # the old token is presented again: theft assumed, the whole family dies
     reuse = await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})
     assert reuse.status_code == 401
@@ -78,15 +88,20 @@ async def test_logout_kills_access_and_refresh(client: httpx.AsyncClient) -> Non
 
 async def test_sessions_list_and_revoke(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    second = await client.post("/api/v1/auth/token", data={"username": user.email, "password": user.password},
-                               headers={"User-Agent": "phone-app/1.0"})
+    second = await client.post(
+        "/api/v1/auth/token",
+        data={"username": user.email, "password": user.password},
+        headers={"User-Agent": "phone-app/1.0"},
+    )
     other = second.json()
     sessions = (await client.get("/api/v1/me/sessions", headers=user.headers)).json()
     assert len(sessions) == 2
     assert sum(s["current"] for s in sessions) == 1
     phone = next(s for s in sessions if s["user_agent"] == "phone-app/1.0")
     assert (await client.delete(f"/api/v1/me/sessions/{phone['id']}", headers=user.headers)).status_code == 204
-    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {other['access_token']}"})).status_code == 401
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {other['access_token']}"})
+    ).status_code == 401
     assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
     assert len((await client.get("/api/v1/me/sessions", headers=user.headers)).json()) == 1
 
@@ -95,7 +110,9 @@ async def test_revoke_all_other_sessions(client: httpx.AsyncClient) -> None:
     user = await register(client)
     other = (await client.post("/api/v1/auth/token", data={"username": user.email, "password": user.password})).json()
     assert (await client.delete("/api/v1/me/sessions", headers=user.headers)).status_code == 204
-    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {other['access_token']}"})).status_code == 401
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {other['access_token']}"})
+    ).status_code == 401
     assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
 
 
@@ -105,7 +122,7 @@ def _b64(data: dict[str, object]) -> str:
 
 async def test_tampered_none_alg_and_hs256_tokens_rejected(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    header, payload, signature = user.access_token.split(".")
+    header, _payload, signature = user.access_token.split(".")
     claims = jwt.decode(user.access_token, options={"verify_signature": False})
     forged_payload = _b64({**claims, "role": "admin"})
     tampered = f"{header}.{forged_payload}.{signature}"

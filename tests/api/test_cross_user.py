@@ -19,8 +19,9 @@ def _png() -> bytes:
 
 @pytest.fixture
 async def alices_things(client: httpx.AsyncClient, alice: ApiUser) -> dict[str, str]:
-    item = await client.post("/api/v1/inventory", json={"printing_id": "MST131:normal:en", "quantity": 4},
-                             headers=alice.headers)
+    item = await client.post(
+        "/api/v1/inventory", json={"printing_id": "MST131:normal:en", "quantity": 4}, headers=alice.headers
+    )
     image = await client.post("/api/v1/images", files={"file": ("a.png", _png(), "image/png")}, headers=alice.headers)
     sessions = await client.get("/api/v1/me/sessions", headers=alice.headers)
     return {"item": item.json()["id"], "image": image.json()["key"], "session": sessions.json()[0]["id"]}
@@ -38,9 +39,15 @@ ROUTES = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
-async def test_other_user_gets_404_and_changes_nothing(client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser,
-                                                       alices_things: dict[str, str], method: str, path: str,
-                                                       body: dict[str, object] | None) -> None:
+async def test_other_user_gets_404_and_changes_nothing(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    bob: ApiUser,
+    alices_things: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+) -> None:
     url = path.format(**alices_things)
     response = await client.request(method, url, json=body, headers=bob.headers)
     assert response.status_code == 404, response.text
@@ -54,8 +61,9 @@ async def test_other_user_gets_404_and_changes_nothing(client: httpx.AsyncClient
     assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
 
 
-async def test_lists_and_exports_show_only_own_rows(client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser,
-                                                    alices_things: dict[str, str]) -> None:
+async def test_lists_and_exports_show_only_own_rows(
+    client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser, alices_things: dict[str, str]
+) -> None:
     listing = (await client.get("/api/v1/inventory", headers=bob.headers)).json()
     assert listing["total"] == 0 and listing["items"] == []
     export = await client.get("/api/v1/inventory/export", params={"format": "tcgplayer"}, headers=bob.headers)
@@ -64,9 +72,13 @@ async def test_lists_and_exports_show_only_own_rows(client: httpx.AsyncClient, a
     assert alices_things["session"] not in {s["id"] for s in sessions}
 
 
-async def test_cannot_attach_someone_elses_image(client: httpx.AsyncClient, bob: ApiUser,
-                                                 alices_things: dict[str, str]) -> None:
-    response = await client.post("/api/v1/inventory", headers=bob.headers,
-                                 json={"printing_id": "MST131:normal:en", "source_image_key": alices_things["image"]})
+async def test_cannot_attach_someone_elses_image(
+    client: httpx.AsyncClient, bob: ApiUser, alices_things: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/api/v1/inventory",
+        headers=bob.headers,
+        json={"printing_id": "MST131:normal:en", "source_image_key": alices_things["image"]},
+    )
     assert response.status_code == 422
     assert (await client.get("/api/v1/inventory", headers=bob.headers)).json()["total"] == 0

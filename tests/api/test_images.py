@@ -21,8 +21,10 @@ def _jpeg(size: tuple[int, int] = (1200, 1600)) -> bytes:
 
 def _png_bomb(width: int = 10_000, height: int = 10_000) -> bytes:
     """A valid PNG header claiming 100 megapixels, with a tiny compressed body."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     raw = zlib.compress(b"\x00" * (width // 8 + 1) * 64, 9)
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
@@ -34,8 +36,9 @@ def _path(url: str) -> str:
 
 
 async def test_upload_makes_thumbnails_behind_signed_urls(client: httpx.AsyncClient, alice: ApiUser) -> None:
-    response = await client.post("/api/v1/images", files={"file": ("binder.jpg", _jpeg(), "image/jpeg")},
-                                  headers=alice.headers)
+    response = await client.post(
+        "/api/v1/images", files={"file": ("binder.jpg", _jpeg(), "image/jpeg")}, headers=alice.headers
+    )
     assert response.status_code == 201, response.text
     image = response.json()
     assert (image["width"], image["height"], image["content_type"]) == (1200, 1600, "image/jpeg")
@@ -53,8 +56,9 @@ async def test_upload_makes_thumbnails_behind_signed_urls(client: httpx.AsyncCli
 
 async def test_signed_upload_url_flow(client: httpx.AsyncClient, alice: ApiUser) -> None:
     data = _jpeg((800, 600))
-    ticket = await client.post("/api/v1/images/uploads", json={"content_type": "image/jpeg", "byte_size": len(data)},
-                               headers=alice.headers)
+    ticket = await client.post(
+        "/api/v1/images/uploads", json={"content_type": "image/jpeg", "byte_size": len(data)}, headers=alice.headers
+    )
     assert ticket.status_code == 201
     body = ticket.json()
     pending = await client.get(f"/api/v1/images/{body['key']}", headers=alice.headers)
@@ -74,8 +78,9 @@ async def test_bad_images_are_rejected_clearly(client: httpx.AsyncClient, alice:
         "gif": (b"GIF89a" + b"\x10\x00\x10\x00" + b"\x00" * 20, 422),
     }
     for name, (data, status) in cases.items():
-        response = await client.post("/api/v1/images", files={"file": ("x", data, "application/octet-stream")},
-                                      headers=alice.headers)
+        response = await client.post(
+            "/api/v1/images", files={"file": ("x", data, "application/octet-stream")}, headers=alice.headers
+        )
         assert response.status_code == status, (name, response.text)
         assert response.headers["content-type"].startswith("application/problem+json"), name
     assert (await client.get("/healthz")).status_code == 200
@@ -83,17 +88,22 @@ async def test_bad_images_are_rejected_clearly(client: httpx.AsyncClient, alice:
 
 async def test_upload_too_many_bytes(backend, client: httpx.AsyncClient, alice: ApiUser) -> None:  # type: ignore[no-untyped-def]
     limit = backend.settings.max_upload_bytes
-    response = await client.post("/api/v1/images", files={"file": ("big.jpg", b"\xff" * (limit + 10), "image/jpeg")},
-                                  headers=alice.headers)
+    response = await client.post(
+        "/api/v1/images", files={"file": ("big.jpg", b"\xff" * (limit + 10), "image/jpeg")}, headers=alice.headers
+    )
     assert response.status_code == 413
-    ticket = await client.post("/api/v1/images/uploads", json={"content_type": "image/jpeg", "byte_size": limit + 1},
-                               headers=alice.headers)
+    ticket = await client.post(
+        "/api/v1/images/uploads", json={"content_type": "image/jpeg", "byte_size": limit + 1}, headers=alice.headers
+    )
     assert ticket.status_code == 413
 
 
 async def test_delete_image_removes_objects(client: httpx.AsyncClient, alice: ApiUser) -> None:
-    image = (await client.post("/api/v1/images", files={"file": ("a.jpg", _jpeg((300, 300)), "image/jpeg")},
-                               headers=alice.headers)).json()
+    image = (
+        await client.post(
+            "/api/v1/images", files={"file": ("a.jpg", _jpeg((300, 300)), "image/jpeg")}, headers=alice.headers
+        )
+    ).json()
     assert (await client.delete(f"/api/v1/images/{image['key']}", headers=alice.headers)).status_code == 204
     assert (await client.get(f"/api/v1/images/{image['key']}", headers=alice.headers)).status_code == 404
     assert (await client.get(_path(image["thumbnails"]["128"]))).status_code == 404

@@ -55,9 +55,13 @@ async def test_oidc_login_creates_then_reuses_account(oidc_client: httpx.AsyncCl
     me = (await oidc_client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()
     assert me["email"] == "oak@lab.example" and me["display_name"] == "Prof. Oak"
     second = await _login(oidc_client)
-    me_again = (await oidc_client.get("/api/v1/me", headers={"Authorization": f"Bearer {second.json()['access_token']}"})).json()
+    me_again = (
+        await oidc_client.get("/api/v1/me", headers={"Authorization": f"Bearer {second.json()['access_token']}"})
+    ).json()
     assert me_again["id"] == me["id"]
-    sessions = (await oidc_client.get("/api/v1/me/sessions", headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()
+    sessions = (
+        await oidc_client.get("/api/v1/me/sessions", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    ).json()
     assert {s["auth_method"] for s in sessions} == {"oidc:lab"}
 
 
@@ -84,9 +88,13 @@ async def test_bad_code_and_unknown_provider(oidc_client: httpx.AsyncClient) -> 
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
 
 
-async def test_unverified_email_does_not_take_over_account(oidc_client: httpx.AsyncClient, idp: OIDCProviderServer) -> None:
-    registered = await oidc_client.post("/api/v1/auth/register", json={
-        "email": "gary@lab.example", "password": "smell ya later!!", "display_name": "Gary"})
+async def test_unverified_email_does_not_take_over_account(
+    oidc_client: httpx.AsyncClient, idp: OIDCProviderServer
+) -> None:
+    registered = await oidc_client.post(
+        "/api/v1/auth/register",
+        json={"email": "gary@lab.example", "password": "smell ya later!!", "display_name": "Gary"},
+    )
     assert registered.status_code == 201
     idp.identity = {"sub": "impostor-1", "email": "gary@lab.example", "email_verified": False, "name": "Gary?"}
     response = await _login(oidc_client)

@@ -15,21 +15,28 @@ from tests.factories import register
 
 @pytest.fixture
 async def strict_client(backend) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    settings = backend.settings.model_copy(update={
-        "rate_limit_ip_capacity": 8, "rate_limit_ip_refill_per_s": 0.5,
-        "rate_limit_login_capacity": 3, "rate_limit_login_refill_per_s": 0.01,
-    })
+    settings = backend.settings.model_copy(
+        update={
+            "rate_limit_ip_capacity": 8,
+            "rate_limit_ip_refill_per_s": 0.5,
+            "rate_limit_login_capacity": 3,
+            "rate_limit_login_refill_per_s": 0.01,
+        }
+    )
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         # a fresh address per test, so buckets persisted in Redis by earlier runs do not interfere
-        transport = httpx.ASGITransport(app=manager.app, client=(f"10.{uuid.uuid4().int % 250}.0.{uuid.uuid4().int % 250}", 5000))
+        transport = httpx.ASGITransport(
+            app=manager.app, client=(f"10.{uuid.uuid4().int % 250}.0.{uuid.uuid4().int % 250}", 5000)
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
 
 
 async def test_per_address_bucket(strict_client: httpx.AsyncClient) -> None:
-    statuses = [(await strict_client.get("/api/v1/catalog/cards", params={"q": "pikachu"})).status_code
-                for _ in range(12)]
+    statuses = [
+        (await strict_client.get("/api/v1/catalog/cards", params={"q": "pikachu"})).status_code for _ in range(12)
+    ]
     assert statuses[:8] == [200] * 8
     assert statuses[8:] == [429] * 4
     limited = await strict_client.get("/api/v1/catalog/cards")
@@ -42,8 +49,12 @@ async def test_per_address_bucket(strict_client: httpx.AsyncClient) -> None:
 
 async def test_login_bucket_per_account(strict_client: httpx.AsyncClient) -> None:
     email = f"guess-{uuid.uuid4().hex[:8]}@example.com"
-    codes = [(await strict_client.post("/api/v1/auth/token", data={"username": email, "password": f"guess{i}xxxxx"})).status_code
-             for i in range(5)]
+    codes = [
+        (
+            await strict_client.post("/api/v1/auth/token", data={"username": email, "password": f"guess{i}xxxxx"})
+        ).status_code
+        for i in range(5)
+    ]
     assert codes[:3] == [401, 401, 401]
     assert codes[3:] == [429, 429]
 

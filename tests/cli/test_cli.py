@@ -33,14 +33,18 @@ def _scalar(sql: str) -> object:
             value = (await conn.execute(text(sql))).scalar()
         await engine.dispose()
         return value
+
     return asyncio.run(query())
 
 
 def test_db_upgrade_and_user_create(env: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    result = runner.invoke(app, ["user", "create", "root@example.com", "--role", "admin"],
-                           input="a long admin password\na long admin password\n")
+    result = runner.invoke(
+        app,
+        ["user", "create", "root@example.com", "--role", "admin"],
+        input="a long admin password\na long admin password\n",
+    )
     assert result.exit_code == 0, result.output
     assert _scalar("SELECT role FROM users") == "admin"
     short = runner.invoke(app, ["user", "create", "x@example.com"], input="short\nshort\n")
@@ -48,7 +52,8 @@ def test_db_upgrade_and_user_create(env: Path) -> None:
 
 
 def test_catalog_import_any_file_in_the_schema(env: Path, tmp_path: Path) -> None:
-    cards = json.load(gzip.open(DATA / "pokemon_cards.json.gz"))
+    with gzip.open(DATA / "pokemon_cards.json.gz") as fh:
+        cards = json.load(fh)
     subset = [c for c in cards if c["set"]["id"] == "sv2"]
     path = tmp_path / "paldea.json"
     path.write_text(json.dumps(subset))

@@ -47,13 +47,15 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog])
         await engine.dispose()
 
     asyncio.run(load())
-    overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.model_dump(mode="json").items()
-                 if k in {"environment", "data_dir", "master_key", "public_url", "log_level"}}
+    overrides = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in settings.model_dump(mode="json").items()
+        if k in {"environment", "data_dir", "master_key", "public_url", "log_level"}
+    }
     overrides["master_key"] = settings.master_key.get_secret_value()
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(AppArgs(num_cpus=0, settings=overrides, forward_env=False)), name="cardvault",
-              route_prefix="/")
+    serve.run(build_app(AppArgs(num_cpus=0, settings=overrides, forward_env=False)), name="cardvault", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -78,14 +80,20 @@ def test_health_docs_and_problem_json(serve_url: str) -> None:
 
 def test_user_journey_over_http(serve_url: str) -> None:
     with httpx.Client(base_url=serve_url, timeout=30) as http:
-        assert http.post("/api/v1/auth/register", json={"email": "serve@example.com", "password": "over http 123",
-                                                        "display_name": "Serve"}).status_code == 201
+        assert (
+            http.post(
+                "/api/v1/auth/register",
+                json={"email": "serve@example.com", "password": "over http 123", "display_name": "Serve"},
+            ).status_code
+            == 201
+        )
         token = http.post("/api/v1/auth/token", data={"username": "serve@example.com", "password": "over http 123"})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         found = http.get("/api/v1/catalog/cards", params={"q": "012/193"}).json()
         assert found["items"][0]["id"] == "sv2-12"
-        created = http.post("/api/v1/inventory", json={"card_id": "sv2-12", "finish": "normal", "quantity": 2},
-                            headers=headers)
+        created = http.post(
+            "/api/v1/inventory", json={"card_id": "sv2-12", "finish": "normal", "quantity": 2}, headers=headers
+        )
         assert created.status_code == 201
         listing = http.get("/api/v1/inventory", headers=headers).json()
         assert [i["card"]["name"] for i in listing["items"]] == ["Sprigatito"]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, client_ip, limit_by_ip, limit_login
+from serve_app.api.paths import API_PREFIX
 from serve_app.schemas.users import RefreshRequest, TokenPair, UserCreate, UserPublic
 from serve_app.services import auth as auth_service
 from serve_app.services import oidc
@@ -28,15 +28,20 @@ async def register(data: UserCreate, request: Request, state: StateDep, session:
 
 
 @router.post("/token")
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, state: StateDep,
-                session: SessionDep) -> TokenPair:
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, state: StateDep, session: SessionDep
+) -> TokenPair:
     """OAuth2 password grant: ``username`` is the email address."""
     await limit_login(state, request, form.username)
-    user = await user_service.authenticate(session, vault=state.vault, email=form.username,
-                                           password=form.password)
-    pair = await auth_service.start_session(session, keys=state.keys, policy=state.tokens, user=user,
-                                            user_agent=request.headers.get("user-agent", ""),
-                                            ip=client_ip(request))
+    user = await user_service.authenticate(session, vault=state.vault, email=form.username, password=form.password)
+    pair = await auth_service.start_session(
+        session,
+        keys=state.keys,
+        policy=state.tokens,
+        user=user,
+        user_agent=request.headers.get("user-agent", ""),
+        ip=client_ip(request),
+    )
     await session.commit()
     return pair
 
@@ -44,16 +49,16 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
 @router.post("/refresh")
 async def refresh(body: RefreshRequest, state: StateDep, session: SessionDep) -> TokenPair:
     """Exchange a refresh token for a new pair; a reused token revokes its whole session."""
-    pair = await auth_service.refresh_session(session, keys=state.keys, policy=state.tokens,
-                                              refresh_token=body.refresh_token)
+    pair = await auth_service.refresh_session(
+        session, keys=state.keys, policy=state.tokens, refresh_token=body.refresh_token
+    )
     await session.commit()
     return pair
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(principal: CurrentUser, session: SessionDep) -> None:
-    await auth_service.revoke_session(session, user_id=principal.id, session_id=principal.session_id,
-                                      reason="logout")
+    await auth_service.revoke_session(session, user_id=principal.id, session_id=principal.session_id, reason="logout")
     await session.commit()
 
 
@@ -66,17 +71,35 @@ async def oidc_login(provider: str, state: StateDep) -> RedirectResponse:
 
 
 @router.get("/oidc/{provider}/callback")
-async def oidc_callback(provider: str, code: str, state_param: Annotated[str, Query(alias="state")], request: Request,
-                        state: StateDep, session: SessionDep) -> TokenPair:
+async def oidc_callback(
+    provider: str,
+    code: str,
+    state_param: Annotated[str, Query(alias="state")],
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+) -> TokenPair:
     async with httpx.AsyncClient() as http:
-        claims = await oidc.complete(settings=state.settings, cache=state.cache, http=http, name=provider,
-                                     code=code, state=state_param)
+        claims = await oidc.complete(
+            settings=state.settings, cache=state.cache, http=http, name=provider, code=code, state=state_param
+        )
     user = await user_service.user_for_oidc(
-        session, vault=state.vault, provider=provider, subject=str(claims["sub"]), email=claims.get("email"),
-        email_verified=bool(claims.get("email_verified")), display_name=claims.get("name"))
-    pair = await auth_service.start_session(session, keys=state.keys, policy=state.tokens, user=user,
-                                            user_agent=request.headers.get("user-agent", ""),
-                                            ip=client_ip(request), method=f"oidc:{provider}")
+        session,
+        vault=state.vault,
+        provider=provider,
+        subject=str(claims["sub"]),
+        email=claims.get("email"),
+        email_verified=bool(claims.get("email_verified")),
+        display_name=claims.get("name"),
+    )
+    pair = await auth_service.start_session(
+        session,
+        keys=state.keys,
+        policy=state.tokens,
+        user=user,
+        user_agent=request.headers.get("user-agent", ""),
+        ip=client_ip(request),
+        method=f"oidc:{provider}",
+    )
     await session.commit()
     return pair
-

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile, status
 
-from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
+from serve_app.api.paths import API_PREFIX
 from serve_app.core.errors import ImageNotFound, PayloadTooLarge, PermissionDenied
 from serve_app.core.storage import LocalStorage, ObjectMissing
 from serve_app.db.tables import Image
@@ -29,47 +29,60 @@ async def _read_limited(chunks: object, limit: int) -> bytes:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def upload_image(file: Annotated[UploadFile, File()], principal: CurrentUser, state: StateDep,
-                       session: SessionDep) -> ImagePublic:
+async def upload_image(
+    file: Annotated[UploadFile, File()], principal: CurrentUser, state: StateDep, session: SessionDep
+) -> ImagePublic:
     limit = state.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"images are limited to {limit} bytes")
-    image = await image_service.upload(session, storage=state.storage, settings=state.settings,
-                                       user_id=principal.id, data=data)
+    image = await image_service.upload(
+        session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data
+    )
     await session.commit()
     return image_service.to_public(image, storage=state.storage, settings=state.settings)
 
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED)
-async def start_upload(body: UploadRequest, principal: CurrentUser, state: StateDep, session: SessionDep) -> UploadTicket:
+async def start_upload(
+    body: UploadRequest, principal: CurrentUser, state: StateDep, session: SessionDep
+) -> UploadTicket:
     """A signed URL to PUT the image to; then call ``POST /images/{key}/complete``."""
-    ticket = await image_service.start_upload(session, storage=state.storage, settings=state.settings,
-                                              user_id=principal.id, content_type=body.content_type,
-                                              byte_size=body.byte_size)
+    ticket = await image_service.start_upload(
+        session,
+        storage=state.storage,
+        settings=state.settings,
+        user_id=principal.id,
+        content_type=body.content_type,
+        byte_size=body.byte_size,
+    )
     await session.commit()
     return ticket
 
 
 @router.post("/{key}/complete")
-async def complete_upload(key: Annotated[str, KEY_PATH], principal: CurrentUser, state: StateDep,
-                          session: SessionDep) -> ImagePublic:
-    image = await image_service.complete_upload(session, storage=state.storage, settings=state.settings,
-                                                user_id=principal.id, key=key)
+async def complete_upload(
+    key: Annotated[str, KEY_PATH], principal: CurrentUser, state: StateDep, session: SessionDep
+) -> ImagePublic:
+    image = await image_service.complete_upload(
+        session, storage=state.storage, settings=state.settings, user_id=principal.id, key=key
+    )
     await session.commit()
     return image_service.to_public(image, storage=state.storage, settings=state.settings)
 
 
 @router.get("/{key}")
-async def get_image(key: Annotated[str, KEY_PATH], principal: CurrentUser, state: StateDep,
-                    session: SessionDep) -> ImagePublic:
+async def get_image(
+    key: Annotated[str, KEY_PATH], principal: CurrentUser, state: StateDep, session: SessionDep
+) -> ImagePublic:
     image = await image_service.get_image(session, user_id=principal.id, key=key)
     return image_service.to_public(image, storage=state.storage, settings=state.settings)
 
 
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_image(key: Annotated[str, KEY_PATH], principal: CurrentUser, state: StateDep,
-                       session: SessionDep) -> None:
+async def delete_image(
+    key: Annotated[str, KEY_PATH], principal: CurrentUser, state: StateDep, session: SessionDep
+) -> None:
     await image_service.delete_image(session, storage=state.storage, user_id=principal.id, key=key)
     await session.commit()
 
@@ -84,8 +97,13 @@ def _local(state: StateDep, method: str, path: str, expires: int, signature: str
 
 
 @router.get("/blob/{path:path}", include_in_schema=False)
-async def download_blob(path: str, state: StateDep, session: SessionDep,
-                        expires: Annotated[int, Query()], signature: Annotated[str, Query(max_length=128)]) -> Response:
+async def download_blob(
+    path: str,
+    state: StateDep,
+    session: SessionDep,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=128)],
+) -> Response:
     storage = _local(state, "GET", path, expires, signature)
     try:
         data = await storage.get(path)
@@ -99,8 +117,13 @@ async def download_blob(path: str, state: StateDep, session: SessionDep,
 
 
 @router.put("/blob/{path:path}", include_in_schema=False, status_code=status.HTTP_204_NO_CONTENT)
-async def upload_blob(path: str, request: Request, state: StateDep,
-                      expires: Annotated[int, Query()], signature: Annotated[str, Query(max_length=128)]) -> None:
+async def upload_blob(
+    path: str,
+    request: Request,
+    state: StateDep,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=128)],
+) -> None:
     storage = _local(state, "PUT", path, expires, signature)
     data = await _read_limited(request.stream(), state.settings.max_upload_bytes)
     await storage.put(path, data, request.headers.get("content-type", "application/octet-stream"))

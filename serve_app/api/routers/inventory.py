@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 
-from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, limit_by_ip
+from serve_app.api.paths import API_PREFIX
 from serve_app.core.errors import PayloadTooLarge
 from serve_app.schemas.inventory import (
     Condition,
@@ -29,7 +29,8 @@ CsvFormatName = Annotated[str, Query(pattern="^(tcgplayer|deckbox|moxfield|manab
 
 @router.get("")
 async def list_inventory(
-    principal: CurrentUser, session: SessionDep,
+    principal: CurrentUser,
+    session: SessionDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     game: Annotated[str | None, Query(pattern="^(pokemon|fab)$")] = None,
     set: Annotated[str | None, Query(max_length=128)] = None,
@@ -42,11 +43,19 @@ async def list_inventory(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> InventoryPage:
-    filters = inventory_service.InventoryFilter(q=q, game=game, set=set, card_id=card_id,
-                                                condition=condition.value if condition else None,
-                                                location=location, tag=tag, graded=graded)
-    return await inventory_service.list_items(session, user_id=principal.id, filters=filters, sort=sort,
-                                              page=page, page_size=page_size)
+    filters = inventory_service.InventoryFilter(
+        q=q,
+        game=game,
+        set=set,
+        card_id=card_id,
+        condition=condition.value if condition else None,
+        location=location,
+        tag=tag,
+        graded=graded,
+    )
+    return await inventory_service.list_items(
+        session, user_id=principal.id, filters=filters, sort=sort, page=page, page_size=page_size
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -58,7 +67,9 @@ async def create_inventory_item(data: InventoryCreate, principal: CurrentUser, s
 
 @router.post("/import")
 async def import_inventory(
-    principal: CurrentUser, session: SessionDep, format: CsvFormatName,
+    principal: CurrentUser,
+    session: SessionDep,
+    format: CsvFormatName,
     file: Annotated[UploadFile, File(description="CSV export of TCGplayer, Deckbox, Moxfield or ManaBox")],
     location: Annotated[str | None, Form(max_length=128)] = None,
 ) -> ImportResult:
@@ -66,8 +77,9 @@ async def import_inventory(
     content = await file.read(MAX_CSV_BYTES + 1)
     if len(content) > MAX_CSV_BYTES:
         raise PayloadTooLarge(f"CSV files are limited to {MAX_CSV_BYTES // (1024 * 1024)} MiB")
-    result = await inventory_csv.import_csv(session, user_id=principal.id, format_name=format, content=content,
-                                            location=location)
+    result = await inventory_csv.import_csv(
+        session, user_id=principal.id, format_name=format, content=content, location=location
+    )
     await session.commit()
     return result
 
@@ -75,8 +87,11 @@ async def import_inventory(
 @router.get("/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def export_inventory(principal: CurrentUser, session: SessionDep, format: CsvFormatName) -> Response:
     body = await inventory_csv.export_csv(session, user_id=principal.id, format_name=format)
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="cardvault-{format}.csv"'})
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="cardvault-{format}.csv"'},
+    )
 
 
 @router.get("/{item_id}")
@@ -86,8 +101,9 @@ async def get_inventory_item(item_id: uuid.UUID, principal: CurrentUser, session
 
 
 @router.patch("/{item_id}")
-async def update_inventory_item(item_id: uuid.UUID, data: InventoryUpdate, principal: CurrentUser,
-                                session: SessionDep) -> InventoryPublic:
+async def update_inventory_item(
+    item_id: uuid.UUID, data: InventoryUpdate, principal: CurrentUser, session: SessionDep
+) -> InventoryPublic:
     item = await inventory_service.update_item(session, user_id=principal.id, item_id=item_id, data=data)
     await session.commit()
     return await inventory_service.public_item(session, item)

@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter, Depends, status
 
-from serve_app.api.paths import API_PREFIX
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
+from serve_app.api.paths import API_PREFIX
 from serve_app.schemas.users import SessionPublic, UserPublic, UserUpdate
 from serve_app.services import auth as auth_service
 from serve_app.services import users as user_service

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
 
 from serve_app.db import tables  # noqa: F401  (registers the metadata)
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 

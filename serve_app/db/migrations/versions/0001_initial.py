@@ -46,8 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "oauth_accounts",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False, index=True),
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("provider", sa.String(64), nullable=False),
         sa.Column("subject", sa.String(255), nullable=False),
         _ts("created_at"),
@@ -63,8 +62,7 @@ def upgrade() -> None:
     op.create_table(
         "auth_sessions",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False, index=True),
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
         _ts("created_at"),
         _ts("last_used_at"),
         _ts("expires_at"),
@@ -77,8 +75,9 @@ def upgrade() -> None:
     op.create_table(
         "refresh_tokens",
         sa.Column("token_hash", sa.String(64), primary_key=True),
-        sa.Column("session_id", sa.Uuid(), sa.ForeignKey("auth_sessions.id", ondelete="CASCADE"),
-                  nullable=False, index=True),
+        sa.Column(
+            "session_id", sa.Uuid(), sa.ForeignKey("auth_sessions.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         _ts("issued_at"),
         _ts("expires_at"),
         _ts("used_at", nullable=True),
@@ -103,8 +102,7 @@ def upgrade() -> None:
         "cards",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("game_id", sa.String(32), sa.ForeignKey("games.id"), nullable=False, index=True),
-        sa.Column("set_id", sa.String(64), sa.ForeignKey("card_sets.id"), nullable=False,
-                  index=True),
+        sa.Column("set_id", sa.String(64), sa.ForeignKey("card_sets.id"), nullable=False, index=True),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("name_search", sa.String(255), nullable=False, index=True),
         sa.Column("number", sa.String(32), nullable=False),
@@ -131,8 +129,7 @@ def upgrade() -> None:
         sa.Column("tcgplayer_product_id", sa.String(32), index=True),
     )
     inventory_columns = [
-        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("printing_id", sa.String(128), sa.ForeignKey("printings.id"), nullable=False),
         sa.Column("card_id", sa.String(64), sa.ForeignKey("cards.id"), nullable=False),
@@ -155,8 +152,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "id"),
     ]
     if is_pg:
-        op.create_table("inventory_items", *inventory_columns,
-                        postgresql_partition_by="HASH (user_id)")
+        op.create_table("inventory_items", *inventory_columns, postgresql_partition_by="HASH (user_id)")
         for i in range(INVENTORY_PARTITIONS):
             op.execute(
                 f"CREATE TABLE inventory_items_p{i} PARTITION OF inventory_items "
@@ -170,8 +166,7 @@ def upgrade() -> None:
     op.create_table(
         "images",
         sa.Column("key", sa.String(255), primary_key=True),
-        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False, index=True),
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("content_type", sa.String(64)),
         sa.Column("width", sa.Integer()),
@@ -181,12 +176,21 @@ def upgrade() -> None:
     )
     if is_pg:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute(
-            "CREATE INDEX ix_cards_name_trgm ON cards USING gin (name_search gin_trgm_ops)"
-        )
+        op.execute("CREATE INDEX ix_cards_name_trgm ON cards USING gin (name_search gin_trgm_ops)")
 
 
 def downgrade() -> None:
-    for table in ("images", "inventory_items", "printings", "cards", "card_sets", "games",
-                  "refresh_tokens", "auth_sessions", "signing_keys", "oauth_accounts", "users"):
+    for table in (
+        "images",
+        "inventory_items",
+        "printings",
+        "cards",
+        "card_sets",
+        "games",
+        "refresh_tokens",
+        "auth_sessions",
+        "signing_keys",
+        "oauth_accounts",
+        "users",
+    ):
         op.drop_table(table)
