@@ -30,7 +30,8 @@ class AppArgs(BaseModel):
 def build_app(args: AppArgs) -> Application:
     env = {k: v for k, v in os.environ.items() if k.startswith("CARDVAULT_")} if args.forward_env else {}
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ingress = CardVaultIngress.options(
+    deployment: Any = CardVaultIngress  # the serve decorators hide .options() from type checkers
+    ingress = deployment.options(
         autoscaling_config={
             "min_replicas": args.min_replicas,
             "max_replicas": max(args.max_replicas, args.min_replicas),
@@ -41,7 +42,8 @@ def build_app(args: AppArgs) -> Application:
         max_ongoing_requests=args.max_ongoing_requests,
         ray_actor_options={"num_cpus": args.num_cpus, "runtime_env": {"env_vars": env}},
     )
-    return ingress.bind(args.settings)
+    application: Application = ingress.bind(args.settings)
+    return application
 
 
 def app_builder(args: dict[str, Any]) -> Application:

@@ -243,7 +243,7 @@ def serve(
     while not stop:
         time.sleep(0.5)
     console.print("shutting down")
-    ray_serve.shutdown()
+    ray_serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
 
 

@@ -71,21 +71,23 @@ class MemoryCache:
         self._items.clear()
 
 
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
 class RedisCache:
     def __init__(self, redis: Redis, namespace: str = "cv:") -> None:
         self._redis = redis
         self._ns = namespace
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.get(self._ns + key)
-        return value
+        return _as_bytes(await self._redis.get(self._ns + key))
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._redis.set(self._ns + key, value, px=max(1, int(ttl_s * 1000)))
 
     async def pop(self, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.getdel(self._ns + key)
-        return value
+        return _as_bytes(await self._redis.getdel(self._ns + key))
 
     async def delete(self, *keys: str) -> None:
         if keys:

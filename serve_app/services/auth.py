@@ -38,10 +38,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 async def _issue(
     session: AsyncSession, *, keys: SigningKeys, policy: TokenPolicy, user: User, auth_session: AuthSession
 ) -> TokenPair:
@@ -86,7 +82,7 @@ async def refresh_session(
     if auth_session is None or auth_session.revoked_at is not None:
         raise InvalidToken("session revoked")
     # claim the token atomically so two concurrent refreshes cannot both succeed
-    claimed = await session.exec(  # type: ignore[call-overload]
+    claimed = await session.exec(
         update(RefreshToken)
         .where(col(RefreshToken.token_hash) == token_hash, col(RefreshToken.used_at).is_(None))
         .values(used_at=_now())
@@ -95,7 +91,7 @@ async def refresh_session(
         await _revoke(session, auth_session, reason="refresh-token-reuse")
         await session.commit()
         raise RefreshTokenReused()
-    if _aware(row.expires_at) < _now():
+    if row.expires_at < _now():
         raise InvalidToken("refresh token expired")
     user = await session.get(User, auth_session.user_id)
     if user is None or not user.is_active:

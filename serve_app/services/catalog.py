@@ -153,15 +153,12 @@ async def _run(
     base = select(Card, CardSet).join(CardSet, col(Card.set_id) == col(CardSet.id)).where(*filters)
     total = (await session.exec(select(func.count()).select_from(base.subquery()))).one()
     order: list[Any] = [col(CardSet.release_date).desc(), func.length(Card.number), col(Card.number)]
-    stmt = base.add_columns(score.label("score")) if score is not None else base
+    stmt: Any = base
     if score is not None:
+        stmt = base.add_columns(score.label("score"))
         order.insert(0, score.desc())
     rows = (
-        await session.exec(
-            stmt.order_by(*order, col(Card.id))  # type: ignore[call-overload]
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
+        await session.exec(stmt.order_by(*order, col(Card.id)).offset((page - 1) * page_size).limit(page_size))
     ).all()
     items = [_summary(r[0], r[1], float(r[2]) if score is not None else None) for r in rows]
     return items, int(total)

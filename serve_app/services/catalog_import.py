@@ -42,7 +42,8 @@ async def _upsert(conn: Any, table: Table, rows: Sequence[dict[str, Any]], progr
 async def import_catalog(engine: AsyncEngine, catalog: Catalog, *, progress: Progress | None = None) -> dict[str, int]:
     """Upsert a catalog's game, sets, cards and printings; returns the counts written."""
     sets = [asdict(s) for s in catalog.sets]
-    cards, printings = [], []
+    cards: list[dict[str, Any]] = []
+    printings: list[dict[str, Any]] = []
     for card in catalog.cards:
         row = asdict(card)
         row.pop("printings")

@@ -139,7 +139,7 @@ async def delete_item(session: AsyncSession, *, user_id: uuid.UUID, item_id: uui
 
 def _tag_filter(session: AsyncSession, tag: str) -> ColumnElement[bool]:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return col(InventoryItem.tags).op("?")(tag)  # type: ignore[no-any-return]
+        return col(InventoryItem.tags).op("?")(tag)
     each = func.json_each(InventoryItem.tags).table_valued("value")
     return exists(select(text("1")).select_from(each).where(each.c.value == tag))
 
@@ -215,7 +215,7 @@ def to_public(item: InventoryItem, card: Card, card_set: CardSet) -> InventoryPu
     if item.graded_company and item.grade is not None:
         graded = Grading(
             company=item.graded_company,
-            grade=item.grade,  # type: ignore[arg-type]
+            grade=item.grade,
             cert_number=item.cert_number,
         )
     return InventoryPublic(
@@ -225,7 +225,7 @@ def to_public(item: InventoryItem, card: Card, card_set: CardSet) -> InventoryPu
         language=item.language,
         quantity=item.quantity,
         condition=item.condition,
-        graded=graded,  # type: ignore[arg-type]
+        graded=graded,
         purchase_price=item.purchase_price,
         currency=item.currency,
         purchase_date=item.purchase_date,

@@ -50,15 +50,15 @@ class SigningKeys:
         now = datetime.now(UTC)
         async with self._sessions() as session:
             rows = (await session.exec(select(SigningKey).order_by(col(SigningKey.created_at).desc()))).all()
-            if not rows or _aware(rows[0].created_at) < now - self._rotation:
+            if not rows or rows[0].created_at < now - self._rotation:
                 rows = [await self._create(session, now), *rows]
-            for stale in [r for r in rows if _aware(r.created_at) < now - self._keep]:
+            for stale in [r for r in rows if r.created_at < now - self._keep]:
                 await session.delete(stale)
             await session.commit()
-        live = [r for r in rows if _aware(r.created_at) >= now - self._keep]
+        live = [r for r in rows if r.created_at >= now - self._keep]
         self._ring = KeyRing(
             [
-                load_key(r.kid, open_sealed(self._wrap_key, r.private_key_ct, r.kid.encode()), _aware(r.created_at))
+                load_key(r.kid, open_sealed(self._wrap_key, r.private_key_ct, r.kid.encode()), r.created_at)
                 for r in live
             ],
             issuer=self._issuer,
@@ -99,7 +99,3 @@ class SigningKeys:
                 assert self._ring is not None
                 return self._ring.verify(token)
             raise
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

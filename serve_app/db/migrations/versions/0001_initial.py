@@ -128,7 +128,7 @@ def upgrade() -> None:
         sa.Column("rarity", sa.String(64)),
         sa.Column("tcgplayer_product_id", sa.String(32), index=True),
     )
-    inventory_columns = [
+    inventory_columns: list[sa.schema.SchemaItem] = [
         sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("printing_id", sa.String(128), sa.ForeignKey("printings.id"), nullable=False),
