@@ -1,0 +1,1 @@
+"""Prices: fair market value from sales, simulation for benchmarks, the revaluation job."""
