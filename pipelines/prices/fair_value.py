@@ -47,26 +47,30 @@ class FairValueParams:
     condition_weights: dict[str, float] = field(default_factory=lambda: dict(CONDITION_WEIGHTS))
 
 
-SALES_SCHEMA = {
-    "printing_id": pl.String,
-    "price_usd": pl.Float64,
-    "sold_at": pl.Datetime("us"),
-    "condition": pl.String,
-    "source": pl.String,
-    "graded": pl.Boolean,
-}
-RESULT_SCHEMA = {
-    "printing_id": pl.String,
-    "fmv": pl.Float64,
-    "ci_low": pl.Float64,
-    "ci_high": pl.Float64,
-    "n": pl.UInt32,
-    "n_rejected": pl.UInt32,
-    "n_eff": pl.Float64,
-    "thin": pl.Boolean,
-    "sources": pl.List(pl.String),
-    "last_sold_at": pl.Datetime("us"),
-}
+SALES_SCHEMA = pl.Schema(
+    {
+        "printing_id": pl.String,
+        "price_usd": pl.Float64,
+        "sold_at": pl.Datetime("us"),
+        "condition": pl.String,
+        "source": pl.String,
+        "graded": pl.Boolean,
+    }
+)
+RESULT_SCHEMA = pl.Schema(
+    {
+        "printing_id": pl.String,
+        "fmv": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "n": pl.UInt32,
+        "n_rejected": pl.UInt32,
+        "n_eff": pl.Float64,
+        "thin": pl.Boolean,
+        "sources": pl.List(pl.String),
+        "last_sold_at": pl.Datetime("us"),
+    }
+)
 
 
 def _recent_raw(sales: pl.DataFrame, params: FairValueParams) -> pl.LazyFrame:
@@ -174,7 +178,7 @@ def fair_values(sales: pl.DataFrame, params: FairValueParams) -> pl.DataFrame:
         .select(list(RESULT_SCHEMA))
         .collect()
     )
-    return result.cast(RESULT_SCHEMA)  # type: ignore[arg-type]
+    return result.cast(RESULT_SCHEMA)
 
 
 def fallback_values(aggregates: pl.DataFrame, *, exclude: pl.Series | None = None) -> pl.DataFrame:
@@ -209,5 +213,5 @@ def fallback_values(aggregates: pl.DataFrame, *, exclude: pl.Series | None = Non
             pl.lit(True).alias("thin"),
         )
         .select(list(RESULT_SCHEMA))
-        .cast(RESULT_SCHEMA)  # type: ignore[arg-type]
+        .cast(RESULT_SCHEMA)
     )

@@ -195,3 +195,101 @@ class Image(SQLModel, table=True):
     height: int | None = None
     byte_size: int | None = None
     created_at: datetime = _ts()
+
+
+class FxRate(SQLModel, table=True):
+    """US dollars per unit of ``currency`` on ``day`` (rates apply from that day on)."""
+
+    __tablename__ = "fx_rates"
+    currency: str = Field(primary_key=True, max_length=3)
+    day: date = Field(primary_key=True)
+    usd_per_unit: float
+
+
+class Sale(SQLModel, table=True):
+    """One observed sale; (source, listing_id) de-duplicates repeated feeds."""
+
+    __tablename__ = "sales"
+    __table_args__ = (sa.UniqueConstraint("source", "listing_id", name="uq_sales_source_listing"),)
+    id: int | None = Field(default=None, primary_key=True)
+    printing_id: str = Field(foreign_key="printings.id", index=True)
+    card_id: str = Field(max_length=64, index=True)
+    price: Decimal = Field(max_digits=14, decimal_places=2)
+    currency: str = Field(max_length=3)
+    price_usd: float
+    sold_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    condition: str = Field(max_length=3)
+    finish: str = Field(max_length=32)
+    language: str = Field(default="en", max_length=8)
+    graded_company: str | None = Field(default=None, max_length=8)
+    grade: float | None = None
+    source: str = Field(max_length=32)
+    listing_id: str = Field(max_length=128)
+    ingested_at: datetime = _ts()
+
+
+class PriceAggregate(SQLModel, table=True):
+    """A published aggregate figure (TCGplayer market, CardMarket trend, ...) on a day."""
+
+    __tablename__ = "price_aggregates"
+    printing_id: str = Field(primary_key=True, foreign_key="printings.id")
+    source: str = Field(primary_key=True, max_length=32)
+    field: str = Field(primary_key=True, max_length=32)
+    observed_at: date = Field(primary_key=True)
+    value: float
+    currency: str = Field(max_length=3)
+    value_usd: float
+
+
+class PriceReview(SQLModel, table=True):
+    """A feed record that could not be matched to a printing: kept for a person to resolve."""
+
+    __tablename__ = "price_review_queue"
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32, index=True)
+    reason: str = Field(max_length=500)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = _ts()
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ValuationRun(SQLModel, table=True):
+    __tablename__ = "valuation_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = _ts()
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    as_of: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="running", max_length=16)
+    sales: int = 0
+    from_sales: int = 0
+    from_aggregates: int = 0
+    engine: str = Field(default="polars", max_length=16)
+
+
+class FairValue(SQLModel, table=True):
+    """The current fair market value of a printing (Near Mint, raw, USD)."""
+
+    __tablename__ = "fair_values"
+    printing_id: str = Field(primary_key=True, foreign_key="printings.id")
+    fmv_usd: float
+    ci_low: float
+    ci_high: float
+    n: int
+    n_rejected: int = 0
+    thin: bool
+    method: str = Field(max_length=16)
+    sources: list[str] = Field(default_factory=list, sa_type=JSONType)
+    last_observed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_id: int = Field(foreign_key="valuation_runs.id", index=True)
+    computed_at: datetime = _ts()
+
+
+class FairValueHistory(SQLModel, table=True):
+    __tablename__ = "fair_value_history"
+    printing_id: str = Field(primary_key=True, foreign_key="printings.id")
+    day: date = Field(primary_key=True)
+    fmv_usd: float
+    ci_low: float
+    ci_high: float
+    n: int
+    method: str = Field(max_length=16)
