@@ -49,25 +49,25 @@ class FairValueParams:
 
 SALES_SCHEMA = pl.Schema(
     {
-        "printing_id": pl.String,
-        "price_usd": pl.Float64,
+        "printing_id": pl.String(),
+        "price_usd": pl.Float64(),
         "sold_at": pl.Datetime("us"),
-        "condition": pl.String,
-        "source": pl.String,
-        "graded": pl.Boolean,
+        "condition": pl.String(),
+        "source": pl.String(),
+        "graded": pl.Boolean(),
     }
 )
 RESULT_SCHEMA = pl.Schema(
     {
-        "printing_id": pl.String,
-        "fmv": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "n": pl.UInt32,
-        "n_rejected": pl.UInt32,
-        "n_eff": pl.Float64,
-        "thin": pl.Boolean,
-        "sources": pl.List(pl.String),
+        "printing_id": pl.String(),
+        "fmv": pl.Float64(),
+        "ci_low": pl.Float64(),
+        "ci_high": pl.Float64(),
+        "n": pl.UInt32(),
+        "n_rejected": pl.UInt32(),
+        "n_eff": pl.Float64(),
+        "thin": pl.Boolean(),
+        "sources": pl.List(pl.String()),
         "last_sold_at": pl.Datetime("us"),
     }
 )
