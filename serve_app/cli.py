@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,10 +24,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Card catalogs.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="JWT signing keys.", no_args_is_help=True)
+prices_app = typer.Typer(help="Sales, aggregates, FX rates and fair-value revaluation.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
+app.add_typer(prices_app, name="prices")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -161,10 +165,140 @@ def keys_rotate() -> None:
     console.print(f"[green]new signing key {_run(work)}[/green]")
 
 
+class EngineName(StrEnum):
+    ray = "ray"
+    polars = "polars"
+
+
+def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from serve_app.db.engine import create_engine
+
+    async def main() -> T:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@prices_app.command("import")
+def prices_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import a CSV of sales: card_id,price,currency,sold_at,condition,finish,source,listing_id."""
+    from serve_app.services.price_ingest import import_sales_csv
+
+    settings = get_settings()
+    _upgrade(settings)
+    report = _with_engine(settings, lambda engine: import_sales_csv(engine, path.read_bytes()))
+    console.print(
+        f"[green]{report.rows} rows: {report.inserted} new sales, {report.duplicates} duplicates, "
+        f"{report.review} to review {report.reasons or ''}[/green]"
+    )
+
+
+@prices_app.command("snapshots")
+def prices_snapshots(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import aggregate price snapshots (the long-format TCGplayer/CardMarket file)."""
+    from serve_app.services.price_ingest import import_snapshots
+
+    settings = get_settings()
+    _upgrade(settings)
+    report = _with_engine(settings, lambda engine: import_snapshots(engine, path))
+    console.print(f"[green]{report.rows} rows: {report.inserted} figures stored, {report.review} to review[/green]")
+
+
+@prices_app.command("fx")
+def prices_fx(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load FX rates from a CSV with columns currency,day,usd_per_unit."""
+    from serve_app.services.price_ingest import ensure_fx_rates
+
+    settings = get_settings()
+    _upgrade(settings)
+    count = _with_engine(settings, lambda engine: ensure_fx_rates(engine, path))
+    console.print(f"[green]{count} rates loaded[/green]")
+
+
+def run_revaluation(settings: Settings, *, use: str, address: str | None = None) -> None:
+    from serve_app.core.cache import Cache, RedisCache
+    from serve_app.services.valuation import revalue
+
+    if use == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+
+    async def work(engine: Any) -> Any:
+        from redis.asyncio import Redis
+
+        cache: Cache | None = RedisCache(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+        try:
+            with console.status("revaluing") as status:
+                return await revalue(
+                    engine,
+                    work_dir=settings.data_dir / "revaluation",
+                    use=use,  # type: ignore[arg-type]
+                    cache=cache,
+                    progress=lambda msg: status.update(msg),
+                )
+        finally:
+            if cache is not None:
+                await cache.close()
+
+    summary = _with_engine(settings, work)
+    console.print(
+        f"[green]run {summary.run_id}: {summary.sales} sales, {summary.from_sales} printings from sales, "
+        f"{summary.from_aggregates} from aggregates in {summary.seconds:.1f} s ({summary.engine})[/green]"
+    )
+
+
+@prices_app.command("revalue")
+def prices_revalue(
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local Ray)")] = None,
+    engine: EngineName = EngineName.ray,
+) -> None:
+    """Revalue every printing now: fair values from sales, aggregates where sales are few."""
+    settings = get_settings()
+    _upgrade(settings)
+    run_revaluation(settings, use=engine.value, address=address)
+
+
+@prices_app.command("schedule")
+def prices_schedule(
+    every: Annotated[int, typer.Option(help="seconds between revaluations")] = 6 * 3600,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+) -> None:
+    """Run revaluations on a schedule (APScheduler) until stopped."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    settings = get_settings()
+    _upgrade(settings)
+    scheduler = BlockingScheduler()
+    scheduler.add_job(
+        run_revaluation,
+        "interval",
+        seconds=every,
+        args=[settings],
+        kwargs={"use": "ray", "address": address},
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(),
+    )
+    console.print(f"revaluing every {every} s; Ctrl-C stops")
+    scheduler.start()
+
+
 def prepare_embedded(settings: Settings) -> None:
     """Migrate, then load the catalogs and the demo collector if asked and missing."""
     from serve_app.api.state import build_state
-    from serve_app.services.demo import DEMO_EMAIL, DEMO_PASSWORD, ensure_catalogs, ensure_demo_user
+    from serve_app.services.demo import (
+        DEMO_EMAIL,
+        DEMO_PASSWORD,
+        ensure_catalogs,
+        ensure_demo_prices,
+        ensure_demo_user,
+    )
 
     _upgrade(settings)
     if not settings.demo_data:
@@ -183,7 +317,9 @@ def prepare_embedded(settings: Settings) -> None:
                     progress.update(tasks[game], completed=done)
 
                 await ensure_catalogs(state.engine, catalog_dir, progress=report)
-            return await ensure_demo_user(state.engine, state.vault)
+            created = await ensure_demo_user(state.engine, state.vault)
+            await ensure_demo_prices(state.engine, catalog_dir)
+            return created
         finally:
             await state.close()
 
@@ -232,6 +368,21 @@ def serve(
     if address is not None:
         console.print("deployed onto the cluster; `serve shutdown` there stops it")
         return
+    scheduler = None
+    if settings.revalue_interval_s > 0:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler()
+        scheduler.add_job(
+            run_revaluation,
+            "interval",
+            seconds=settings.revalue_interval_s,
+            args=[settings],
+            kwargs={"use": "ray"},
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
     stop = False
 
     def _stop(*_: object) -> None:
@@ -243,6 +394,8 @@ def serve(
     while not stop:
         time.sleep(0.5)
     console.print("shutting down")
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
     ray_serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
 

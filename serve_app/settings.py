@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     ingress_max_ongoing_requests: int = 64
     ingress_num_cpus: float = 0.5
     demo_data: bool = True
+    # seconds between scheduled revaluations inside `cardvault serve`; 0 turns the schedule off
+    revalue_interval_s: int = 6 * 3600
     # where `cardvault serve` finds the catalogs for the demo; default: ../shared/data beside the repo
     catalog_dir: Path | None = None
 

@@ -146,6 +146,20 @@ async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[
 
 
 @pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One local Ray for the whole session (Serve tests, Ray Data jobs)."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import logging
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 async def app_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(backend.settings)
     async with LifespanManager(app) as manager:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -88,4 +89,20 @@ async def ensure_demo_user(
                 ),
             )
         await session.commit()
+    return True
+
+
+async def ensure_demo_prices(engine: AsyncEngine, catalog_dir: Path) -> bool:
+    """FX rates, the real aggregate price snapshots and a first revaluation, once."""
+    from serve_app.db.tables import PriceAggregate
+    from serve_app.services.price_ingest import ensure_fx_rates, import_snapshots
+    from serve_app.services.valuation import revalue
+
+    path = catalog_dir / SNAPSHOTS
+    async with session_factory(engine)() as session:
+        if (await session.exec(select(func.count()).select_from(PriceAggregate))).one() or not path.exists():
+            return False
+    await ensure_fx_rates(engine)
+    await import_snapshots(engine, path)
+    await revalue(engine, work_dir=Path(tempfile.gettempdir()), use="polars")
     return True

@@ -201,12 +201,26 @@ async def store_sales(engine: AsyncEngine, rows: list[dict[str, Any]], *, source
             )
     async with engine.begin() as conn:
         insert = _insert(conn.dialect.name)
+        sales = _table(Sale)
         for start in range(0, len(valid), BATCH):
             chunk = valid[start : start + BATCH]
-            result = await conn.execute(
-                insert(_table(Sale)).on_conflict_do_nothing(index_elements=["source", "listing_id"]), chunk
-            )
-            report.inserted += max(result.rowcount, 0)
+            seen = {
+                (row.source, row.listing_id)
+                for row in await conn.execute(
+                    select(sales.c.source, sales.c.listing_id).where(
+                        sales.c.listing_id.in_({r["listing_id"] for r in chunk})
+                    )
+                )
+            }
+            fresh, keys = [], set(seen)
+            for row in chunk:  # also drops repeats inside the file itself
+                key = (row["source"], row["listing_id"])
+                if key not in keys:
+                    keys.add(key)
+                    fresh.append(row)
+            if fresh:
+                await conn.execute(insert(sales).on_conflict_do_nothing(index_elements=["source", "listing_id"]), fresh)
+            report.inserted += len(fresh)
         if review:
             await conn.execute(insert(_table(PriceReview)), review)
     report.duplicates = len(valid) - report.inserted

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -25,9 +24,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog]) -> Iterator[str]:
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import ray
+def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog], ray_local: None) -> Iterator[str]:
     from ray import serve
 
     from serve_app.app import AppArgs, build_app
@@ -53,7 +50,6 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog])
         if k in {"environment", "data_dir", "master_key", "public_url", "log_level"}
     }
     overrides["master_key"] = settings.master_key.get_secret_value()
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(AppArgs(num_cpus=0, settings=overrides, forward_env=False)), name="cardvault", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
@@ -66,7 +62,6 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog])
             time.sleep(0.3)
     yield url
     serve.shutdown()
-    ray.shutdown()
 
 
 def test_health_docs_and_problem_json(serve_url: str) -> None:
