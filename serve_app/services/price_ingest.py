@@ -14,6 +14,7 @@ reason; a repeated (source, listing_id) is counted as a duplicate and not stored
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -300,19 +301,60 @@ async def import_snapshots(engine: AsyncEngine, path: Path) -> IngestReport:
     for _ in review:
         report.to_review("no such printing")
     async with engine.begin() as conn:
-        insert = _insert(conn.dialect.name)
-        table = _table(PriceAggregate)
-        for start in range(0, len(rows), 20_000):
-            stmt = insert(table)
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["printing_id", "source", "field", "observed_at"],
-                    set_={"value": stmt.excluded.value, "value_usd": stmt.excluded.value_usd},
-                ),
-                rows[start : start + 20_000],
-            )
+        await _upsert_aggregates(conn, rows)
         if review:
-            await conn.execute(insert(_table(PriceReview)), review)
+            await conn.execute(_insert(conn.dialect.name)(_table(PriceReview)), review)
+    return report
+
+
+async def _upsert_aggregates(conn: Any, rows: list[dict[str, Any]]) -> None:
+    insert = _insert(conn.dialect.name)
+    table = _table(PriceAggregate)
+    for start in range(0, len(rows), 20_000):
+        stmt = insert(table)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["printing_id", "source", "field", "observed_at"],
+                set_={"value": stmt.excluded.value, "value_usd": stmt.excluded.value_usd},
+            ),
+            rows[start : start + 20_000],
+        )
+
+
+async def store_feed_result(engine: AsyncEngine, result: Any) -> IngestReport:
+    """Store what a feed read (``serve_app.feeds.result.FeedResult``): sales, aggregates, review."""
+    report = await store_sales(engine, result.sales) if result.sales else IngestReport()
+    fx = await load_fx(engine)
+    aggregates = []
+    for row in result.aggregates:
+        rate = fx.usd_per_unit(row["currency"], row["observed_at"])
+        if rate is None:
+            result.unmatched.append(
+                {
+                    "source": row["source"],
+                    "reason": f"no exchange rate: {row['currency']}",
+                    "payload": {k: str(v) for k, v in row.items()},
+                }
+            )
+            continue
+        aggregates.append({**row, "value_usd": row["value"] * rate})
+    review = [
+        {
+            "source": u["source"],
+            "reason": str(u["reason"])[:500],
+            "created_at": datetime.now(UTC),
+            "payload": json.loads(json.dumps(u["payload"], default=str)),
+        }
+        for u in result.unmatched
+    ]
+    async with engine.begin() as conn:
+        await _upsert_aggregates(conn, aggregates)
+        if review:
+            await conn.execute(_insert(conn.dialect.name)(_table(PriceReview)), review)
+    report.rows += len(result.aggregates)
+    report.inserted += len(aggregates)
+    for entry in review:
+        report.to_review(entry["reason"])
     return report
 
 
