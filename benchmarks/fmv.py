@@ -70,10 +70,10 @@ def accuracy(printings: int, seed: int) -> None:
         ("plain mean of sales", plain_mean),
     ):
         j = frame.join(sim.truth, on="printing_id").drop_nulls()
-        err = ((j["fmv"] - j["true_value"]).abs() / j["true_value"]).median()
-        cover = ((j["ci_low"] <= j["true_value"]) & (j["true_value"] <= j["ci_high"])).mean()
-        width = ((j["ci_high"] - j["ci_low"]) / j["true_value"]).median()
-        print(f"{name:<34} {j.height:>9} {err:>12.1%} {cover:>16.1%} {width:>15.1%}")  # type: ignore[str-format]
+        err = float(((j["fmv"] - j["true_value"]).abs() / j["true_value"]).median())  # type: ignore[arg-type]
+        cover = float(((j["ci_low"] <= j["true_value"]) & (j["true_value"] <= j["ci_high"])).mean())  # type: ignore[arg-type]
+        width = float(((j["ci_high"] - j["ci_low"]) / j["true_value"]).median())  # type: ignore[arg-type]
+        print(f"{name:<34} {j.height:>9} {err:>12.1%} {cover:>16.1%} {width:>15.1%}")
     print("targets: median |err| <= 5%; coverage between 93% and 97%")
 
 

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -219,7 +219,72 @@ def prices_fx(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
     console.print(f"[green]{count} rates loaded[/green]")
 
 
-def run_revaluation(settings: Settings, *, use: str, address: str | None = None) -> None:
+class FeedName(StrEnum):
+    tcgplayer = "tcgplayer"
+    ebay = "ebay"
+    cardmarket = "cardmarket"
+
+
+@prices_app.command("fetch")
+def prices_fetch(source: FeedName) -> None:
+    """Fetch prices from a marketplace feed; unmatched records go to the review queue."""
+    import httpx
+
+    from serve_app.feeds.cardmarket import CardMarketPriceGuide
+    from serve_app.feeds.catalog_index import CatalogIndex
+    from serve_app.feeds.ebay import EbaySoldFeed
+    from serve_app.feeds.http import FeedHttp
+    from serve_app.feeds.result import FeedResult
+    from serve_app.feeds.tcgplayer import TCGplayerFeed
+    from serve_app.services.price_ingest import store_feed_result
+
+    settings = get_settings()
+    _upgrade(settings)
+
+    async def work(engine: Any) -> Any:
+        catalog = await CatalogIndex.load(engine)
+        async with httpx.AsyncClient(timeout=60) as client:
+            http = FeedHttp(client)
+            combined = FeedResult()
+            if source == FeedName.tcgplayer:
+                for category in settings.tcgplayer_category_ids:
+                    feed = TCGplayerFeed(
+                        http,
+                        settings.tcgplayer_api_url,
+                        settings.tcgplayer_client_id,
+                        settings.tcgplayer_client_secret.get_secret_value(),
+                        category,
+                    )
+                    _merge(combined, await feed.fetch(catalog, observed_at=datetime.now().date()))
+            elif source == FeedName.ebay:
+                ebay = EbaySoldFeed(
+                    http, settings.ebay_api_url, settings.ebay_client_id, settings.ebay_client_secret.get_secret_value()
+                )
+                for query in settings.ebay_queries:
+                    _merge(combined, await ebay.fetch(catalog, query=query))
+            else:
+                if not settings.cardmarket_url:
+                    raise typer.BadParameter("set CARDVAULT_CARDMARKET_URL")
+                _merge(combined, await CardMarketPriceGuide(http, settings.cardmarket_url).fetch(catalog))
+        report = await store_feed_result(engine, combined)
+        return combined, report, http.retries
+
+    result, report, retries = _with_engine(settings, work)
+    console.print(
+        f"[green]{source.value}: {result.pages} pages ({retries} retries), {len(result.sales)} sales, "
+        f"{len(result.aggregates)} figures, {report.review} to review, {len(result.errors)} errors[/green]"
+    )
+    for error in result.errors:
+        console.print(f"[yellow]{error}[/yellow]")
+
+
+def _merge(into: Any, other: Any) -> None:
+    for name in ("aggregates", "sales", "unmatched", "errors"):
+        getattr(into, name).extend(getattr(other, name))
+    into.pages += other.pages
+
+
+def run_revaluation(settings: Settings, *, use: str, address: str | None = None, as_of: datetime | None = None) -> None:
     from serve_app.core.cache import Cache, RedisCache
     from serve_app.services.valuation import revalue
 
@@ -240,6 +305,7 @@ def run_revaluation(settings: Settings, *, use: str, address: str | None = None)
                     work_dir=settings.data_dir / "revaluation",
                     use=use,  # type: ignore[arg-type]
                     cache=cache,
+                    as_of=as_of,
                     progress=lambda msg: status.update(msg),
                 )
         finally:
@@ -257,11 +323,17 @@ def run_revaluation(settings: Settings, *, use: str, address: str | None = None)
 def prices_revalue(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local Ray)")] = None,
     engine: EngineName = EngineName.ray,
+    as_of: Annotated[datetime | None, typer.Option(help="value as of this time (default: now), UTC")] = None,
 ) -> None:
     """Revalue every printing now: fair values from sales, aggregates where sales are few."""
     settings = get_settings()
     _upgrade(settings)
-    run_revaluation(settings, use=engine.value, address=address)
+    run_revaluation(
+        settings,
+        use=engine.value,
+        address=address,
+        as_of=as_of.replace(tzinfo=UTC) if as_of and as_of.tzinfo is None else as_of,
+    )
 
 
 @prices_app.command("schedule")

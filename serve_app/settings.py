@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     ingress_max_ongoing_requests: int = 64
     ingress_num_cpus: float = 0.5
     demo_data: bool = True
+    # price feeds (`cardvault prices fetch SOURCE`)
+    tcgplayer_api_url: str = "https://api.tcgplayer.com"
+    tcgplayer_client_id: str = ""
+    tcgplayer_client_secret: SecretStr = SecretStr("")
+    tcgplayer_category_ids: list[int] = Field(default_factory=lambda: [3, 62])  # Pokémon, Flesh and Blood
+    ebay_api_url: str = "https://api.ebay.com"
+    ebay_client_id: str = ""
+    ebay_client_secret: SecretStr = SecretStr("")
+    ebay_queries: list[str] = Field(default_factory=lambda: ["pokemon card", "flesh and blood card"])
+    cardmarket_url: str = ""  # where the price guide, products and expansions JSON files are served
     # seconds between scheduled revaluations inside `cardvault serve`; 0 turns the schedule off
     revalue_interval_s: int = 6 * 3600
     # where `cardvault serve` finds the catalogs for the demo; default: ../shared/data beside the repo

@@ -65,3 +65,44 @@ def test_catalog_import_any_file_in_the_schema(env: Path, tmp_path: Path) -> Non
     assert _scalar("SELECT count(*) FROM cards") == len(subset)
     bad = CliRunner().invoke(app, ["catalog", "import", "mtg", str(path)])
     assert bad.exit_code != 0
+
+
+def _import_paldea(tmp_path: Path) -> None:
+    with gzip.open(DATA / "pokemon_cards.json.gz") as fh:
+        cards = [c for c in json.load(fh) if c["set"]["id"] in ("sv2", "base1")]
+    path = tmp_path / "subset.json"
+    path.write_text(json.dumps(cards))
+    assert CliRunner().invoke(app, ["catalog", "import", "pokemon", str(path)]).exit_code == 0
+
+
+def test_prices_import_revalue_and_fetch(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.feeds.servers import tcgplayer_app
+    from tests.http_server import running
+
+    _import_paldea(tmp_path)
+    sales = tmp_path / "sales.csv"
+    sales.write_text(
+        "card_id,price,currency,sold_at,condition,finish,source,listing_id\n"
+        + "".join(f"sv2-12,0.5{i},USD,2024-07-2{i},NM,normal,file,s-{i}\n" for i in range(4))
+        + "sv2-12,0.50,USD,2024-07-20,NM,rainbow_foil,file,bad-1\n"
+    )
+    result = CliRunner().invoke(app, ["prices", "import", str(sales)])
+    assert result.exit_code == 0, result.output
+    assert "4 new sales" in result.output and "1 to review" in result.output
+    revalue = CliRunner().invoke(app, ["prices", "revalue", "--engine", "polars", "--as-of", "2024-07-25T00:00:00"])
+    assert revalue.exit_code == 0, revalue.output
+    assert _scalar("SELECT round(fmv_usd, 2) FROM fair_values WHERE printing_id = 'sv2-12:normal:en'") == 0.52
+    tcg, _ = tcgplayer_app(failing_product=-1)
+    with running(tcg) as url:
+        monkeypatch.setenv("CARDVAULT_TCGPLAYER_API_URL", url)
+        monkeypatch.setenv("CARDVAULT_TCGPLAYER_CLIENT_ID", "tcg-id")
+        monkeypatch.setenv("CARDVAULT_TCGPLAYER_CLIENT_SECRET", "tcg-secret")
+        monkeypatch.setenv("CARDVAULT_TCGPLAYER_CATEGORY_IDS", "[3]")
+        get_settings.cache_clear()
+        fetched = CliRunner().invoke(app, ["prices", "fetch", "tcgplayer"])
+    assert fetched.exit_code == 0, fetched.output
+    assert "1 retries" in fetched.output and "0 errors" in fetched.output
+    assert (
+        _scalar("SELECT value FROM price_aggregates WHERE printing_id = 'base1-4:holofoil:en' AND field = 'market'")
+        == 420.0
+    )

@@ -62,7 +62,7 @@ async def test_tcgplayer_paging_retry_partial_failure(engine: AsyncEngine) -> No
 
 
 async def test_ebay_titles_to_sales(engine: AsyncEngine) -> None:
-    app, flaky = ebay_app()
+    app, _flaky = ebay_app()
     catalog = await CatalogIndex.load(engine)
     with running(app) as url:
         async with httpx.AsyncClient() as client:
