@@ -181,24 +181,39 @@ def fair_values(sales: pl.DataFrame, params: FairValueParams) -> pl.DataFrame:
     return result.cast(RESULT_SCHEMA)
 
 
+AGGREGATE_PREFERENCE = {  # lower is preferred within a source
+    "market": 0,
+    "trendPrice": 0,
+    "reverseHoloTrend": 0,
+    "avg30": 1,
+    "reverseHoloAvg30": 1,
+}
+
+
 def fallback_values(aggregates: pl.DataFrame, *, exclude: pl.Series | None = None) -> pl.DataFrame:
     """FMV from aggregate figures for printings with too few sales.
 
-    ``aggregates``: printing_id, source, field, value_usd, observed_at — TCGplayer ``market`` and
-    CardMarket ``trendPrice``/``avg30`` of the latest snapshot. FMV is their median; the interval
-    spans the lowest and highest of them, widened to at least ±25%, and every result is thin.
+    ``aggregates``: printing_id, source, field, value_usd, observed_at. One figure per source from
+    its latest snapshot: TCGplayer ``market`` (its figure from recent completed sales of exactly this
+    printing), CardMarket ``trendPrice`` (else ``avg30``). FMV is TCGplayer's figure when there is
+    one, else CardMarket's; the interval spans both figures and at least ±25%; always thin.
     """
-    usable = aggregates.filter(
-        pl.col("field").is_in(["market", "trendPrice", "avg30", "reverseHoloTrend", "reverseHoloAvg30"])
-        & (pl.col("value_usd") > 0)
-    )
+    usable = aggregates.filter(pl.col("field").is_in(list(AGGREGATE_PREFERENCE)) & (pl.col("value_usd") > 0))
     if exclude is not None:
         usable = usable.filter(~pl.col("printing_id").is_in(exclude.implode()))
-    latest = usable.filter(pl.col("observed_at") == pl.col("observed_at").max().over(["printing_id", "source"]))
+    per_source = (
+        usable.filter(pl.col("observed_at") == pl.col("observed_at").max().over(["printing_id", "source"]))
+        .with_columns(pl.col("field").replace_strict(AGGREGATE_PREFERENCE).alias("rank"))
+        .sort("printing_id", "source", "rank")
+        .group_by("printing_id", "source", maintain_order=True)
+        .first()
+        .with_columns((pl.col("source") != "tcgplayer").cast(pl.Int8).alias("source_rank"))
+        .sort("printing_id", "source_rank")
+    )
     return (
-        latest.group_by("printing_id")
+        per_source.group_by("printing_id", maintain_order=True)
         .agg(
-            pl.col("value_usd").median().alias("fmv"),
+            pl.col("value_usd").first().alias("fmv"),
             pl.col("value_usd").min().alias("lo"),
             pl.col("value_usd").max().alias("hi"),
             pl.col("source").unique().sort().alias("sources"),

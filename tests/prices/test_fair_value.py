@@ -102,5 +102,7 @@ def test_fallback_to_aggregates_for_printings_without_sales() -> None:
     result = fallback_values(aggregates, exclude=pl.Series(["b"]))
     row = result.row(0, named=True)
     assert result.height == 1 and row["printing_id"] == "a"
-    assert row["fmv"] == 4.5 and row["thin"] is True and row["n"] == 0
-    assert row["ci_low"] <= 4.0 and row["ci_high"] >= 5.0
+    assert row["fmv"] == 4.0 and row["thin"] is True and row["n"] == 0  # TCGplayer's latest market
+    assert row["ci_low"] == 3.0 and row["ci_high"] == 5.0
+    cardmarket_only = fallback_values(aggregates.filter(pl.col("source") == "cardmarket")).row(0, named=True)
+    assert cardmarket_only["fmv"] == 5.0 and cardmarket_only["sources"] == ["cardmarket"]
