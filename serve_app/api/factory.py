@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from serve_app.api import problems
-from serve_app.api.middleware import RequestContextMiddleware
+from serve_app.api.middleware import RejectNulMiddleware, RequestContextMiddleware
 from serve_app.api.routers import admin, auth, catalog, health, images, inventory, me, prices
 from serve_app.api.state import AppState, build_state
 from serve_app.core.logging import configure_logging
@@ -47,6 +47,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     problems.install(app)
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RequestContextMiddleware, request_id_source=request_id_source, emit_header=emit_request_id)
     if settings.cors_origins:
         app.add_middleware(

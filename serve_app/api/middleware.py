@@ -80,3 +80,34 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+class RejectNulMiddleware:
+    """Refuse NUL characters in the path or query string (400): databases cannot store them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path") or scope["path"].encode()
+            if (
+                b"\x00" in raw
+                or b"%00" in raw
+                or b"\x00" in scope.get("query_string", b"")
+                or b"%00" in scope.get("query_string", b"")
+            ):
+                from starlette.requests import Request
+
+                from serve_app.api.problems import problem
+
+                response = problem(
+                    Request(scope),
+                    status=400,
+                    slug="bad-request",
+                    title="Bad request",
+                    detail="NUL characters are not allowed in URLs",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

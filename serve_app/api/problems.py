@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.core.errors import CardVaultError
@@ -79,6 +80,19 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    # text the database cannot store (NUL characters in PostgreSQL) is the client's error
+    if "invalid byte sequence" in str(exc) or "CharacterNotInRepertoire" in type(getattr(exc, "orig", exc)).__name__:
+        return problem(
+            request,
+            status=422,
+            slug="unstorable-text",
+            title="Unprocessable content",
+            detail="the request contains characters that cannot be stored (NUL)",
+        )
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return problem(
@@ -94,4 +108,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CardVaultError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _unhandled)

@@ -16,7 +16,7 @@ from serve_app.core.jwt_keys import KeyRing, generate_key, load_key
 from serve_app.db.tables import SigningKey
 
 RELOAD_EVERY_S = 60.0
-MIN_RELOAD_GAP_S = 5.0
+MIN_RELOAD_GAP_S = 1.0
 
 
 class SigningKeys:
