@@ -137,7 +137,7 @@ def _inner_pokemon(spec: FaceSpec, size: tuple[int, int]) -> Image.Image:
     rng = np.random.default_rng(seed_of(spec.printing_id) ^ 0x5EED)
     layer = Image.new("RGB", size, base)
     draw = ImageDraw.Draw(layer)
-    light = tuple(min(255, int(c * 1.25) + 30) for c in base)
+    light = (min(255, int(base[0] * 1.25) + 30), min(255, int(base[1] * 1.25) + 30), min(255, int(base[2] * 1.25) + 30))
     for i in range(0, h, 6):  # the frame's subtle texture
         draw.line([0, i, w, i + int(rng.integers(-3, 4))], fill=light if i % 12 else base, width=1)
     dark = (25, 25, 25)
@@ -257,7 +257,7 @@ def _foil(
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     phase = (seed % 1000) / 1000 * 2 * np.pi
     band = (xx * 0.6 + yy) / 90.0 + phase
-    rainbow = np.stack([np.sin(band), np.sin(band + 2.1), np.sin(band + 4.2)], -1) * 0.5 + 0.5
+    rainbow: np.ndarray = np.stack([np.sin(band), np.sin(band + 2.1), np.sin(band + 4.2)], -1) * 0.5 + 0.5
     if finish == "cold_foil":
         rainbow = np.repeat((np.sin(xx / 7) * np.sin(yy / 7) * 0.5 + 0.5)[..., None], 3, -1)
     elif finish == "gold_foil":

@@ -188,12 +188,12 @@ def apply_wear(face: Image.Image, p: ConditionParams, rng: np.random.Generator) 
             width=1,
         )
     if p.creases > 0.05:
-        x0, y0 = rng.uniform(0, w), 0
-        x1, y1 = rng.uniform(0, w), h
+        line = (float(rng.uniform(0, w)), 0.0, float(rng.uniform(0, w)), float(h))
         if rng.random() < 0.5:
-            x0, y0, x1, y1 = 0, rng.uniform(0, h), w, rng.uniform(0, h)
-        draw.line([x0, y0, x1, y1], fill=(255, 255, 255, int(120 + 130 * p.creases)), width=int(2 + 4 * p.creases))
-        draw.line([x0 + 3, y0 + 3, x1 + 3, y1 + 3], fill=(40, 40, 40, int(60 + 100 * p.creases)), width=2)
+            line = (0.0, float(rng.uniform(0, h)), float(w), float(rng.uniform(0, h)))
+        ax, ay, bx, by = line
+        draw.line([ax, ay, bx, by], fill=(255, 255, 255, int(120 + 130 * p.creases)), width=int(2 + 4 * p.creases))
+        draw.line([ax + 3, ay + 3, bx + 3, by + 3], fill=(40, 40, 40, int(60 + 100 * p.creases)), width=2)
     if p.stains > 0.05:
         stain = Image.new("RGBA", img.size, (0, 0, 0, 0))
         sx, sy, r = rng.uniform(0, w), rng.uniform(0, h), 40 + 120 * p.stains
