@@ -37,7 +37,7 @@ def is_held_out_set(set_id: str) -> bool:
 
 
 def printing_pool(catalogs: Sequence[Catalog], split: Split) -> list[FaceSpec]:
-    specs = []
+    specs: list[FaceSpec] = []
     for catalog in catalogs:
         sets = {s.id: s for s in catalog.sets}
         for card in catalog.cards:

@@ -56,7 +56,7 @@ def dataset_scenes(
         load_catalog("pokemon", source / "pokemon_cards.json.gz"),
         load_catalog("fab", source / "fab_cards.json.gz"),
     ]
-    config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value)  # type: ignore[arg-type]
+    config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value)
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)
         counts = build_scene_dataset(config, catalogs, progress=lambda n: progress.advance(task, n))
