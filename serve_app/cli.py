@@ -39,6 +39,57 @@ class SplitName(StrEnum):
     heldout = "heldout"
 
 
+train_app = typer.Typer(help="Train the models (the notebooks call the same pipelines).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("detector")
+def train_detector_command(
+    data: Annotated[Path, typer.Option(help="scene dataset folder; built first when it has no data.yaml")],
+    runs: Annotated[Path, typer.Option(help="training runs folder")] = Path("runs"),
+    images: Annotated[int, typer.Option(help="images to render when building the dataset")] = 2000,
+    seed: int = 0,
+    epochs: int = 30,
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str = "cpu",
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/detector")] = False,
+) -> None:
+    """Train the card detector (YOLO pose, 4 corners) and export it to ONNX."""
+    import sys
+
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
+    from pipelines.train.detector import DetectorConfig, train_detector, write_model_card
+
+    dataset = {"images": images, "seed": seed, "folder": str(data)}
+    if not (data / "data.yaml").exists():
+        source = get_settings().resolved_catalog_dir()
+        catalogs = [
+            load_catalog("pokemon", source / "pokemon_cards.json.gz"),
+            load_catalog("fab", source / "fab_cards.json.gz"),
+        ]
+        with _progress() as progress:
+            task = progress.add_task("rendering scenes", total=images)
+            dataset.update(
+                build_scene_dataset(
+                    SceneDatasetConfig(out=data, images=images, seed=seed),
+                    catalogs,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            )
+    result = train_detector(
+        DetectorConfig(data=data, runs=runs, epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed)
+    )
+    console.print(f"[green]trained in {result.seconds / 60:.1f} min: {result.onnx}[/green]")
+    for key, value in sorted(result.metrics.items()):
+        console.print(f"  {key}: {value:.4f}")
+    if ship:
+        models = Path(__file__).resolve().parents[1] / "models" / "detector"
+        card = write_model_card(result, models, command="cardvault " + " ".join(sys.argv[1:]), dataset=dataset)
+        console.print(f"[green]shipped {models / 'detector.onnx'} with {card}[/green]")
+
+
 @dataset_app.command("scenes")
 def dataset_scenes(
     out: Annotated[Path, typer.Option(help="output folder (YOLO pose layout + manifest.jsonl)")],

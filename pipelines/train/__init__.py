@@ -1,0 +1,1 @@
+"""Training pipelines: the CLI (`cardvault train ...`) and the notebooks call these."""

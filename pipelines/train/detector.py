@@ -1,0 +1,145 @@
+"""Card detector: ultralytics YOLO pose with four keypoints (the card's corners, in reading order).
+
+Trained from scratch (no pretrained weights can be fetched here) on ``scene_dataset`` photos;
+exported to ONNX with a dynamic batch. The corners let the scan service rectify each card by
+homography before identification and grading.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.train.ultralytics_env import configure
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    data: Path  # a scene_dataset folder (with data.yaml)
+    runs: Path  # where ultralytics writes its run (ignored by git)
+    epochs: int = 30
+    imgsz: int = 640
+    batch: int = 16
+    model: str = "yolov8n-pose.yaml"
+    device: str = "cpu"
+    seed: int = 0
+    workers: int = 2
+    name: str = "detector"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DetectorResult:
+    weights: Path
+    onnx: Path
+    metrics: dict[str, float]
+    seconds: float
+    config: dict[str, Any]
+
+
+def train_detector(config: DetectorConfig) -> DetectorResult:
+    configure(config.runs / "ultralytics-config")
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    start = time.perf_counter()
+    model = YOLO(config.model, task="pose")
+    model.train(
+        data=str(config.data / "data.yaml"),
+        epochs=config.epochs,
+        imgsz=config.imgsz,
+        batch=config.batch,
+        device=config.device,
+        workers=config.workers,
+        project=str(config.runs.resolve()),
+        name=config.name,
+        exist_ok=True,
+        pretrained=False,
+        seed=config.seed,
+        deterministic=True,
+        plots=False,
+        amp=config.device != "cpu",
+        verbose=False,
+        fliplr=0.5,
+        degrees=10,
+        mosaic=0.5,
+        **config.extra,
+    )
+    run_dir = config.runs / config.name
+    weights = run_dir / "weights" / "best.pt"
+    if not weights.exists():
+        weights = run_dir / "weights" / "last.pt"
+    trained = YOLO(str(weights), task="pose")
+    val = trained.val(
+        data=str(config.data / "data.yaml"),
+        imgsz=config.imgsz,
+        batch=config.batch,
+        device=config.device,
+        plots=False,
+        verbose=False,
+        workers=config.workers,
+    )
+    metrics = {k: float(v) for k, v in val.results_dict.items()}
+    onnx = export_onnx(weights, imgsz=config.imgsz)
+    return DetectorResult(
+        weights, onnx, metrics, time.perf_counter() - start, {k: str(v) for k, v in asdict(config).items()}
+    )
+
+
+def export_onnx(weights: Path, *, imgsz: int, half: bool = False) -> Path:
+    """ONNX with a dynamic batch axis (fp16 when ``half``, for GPUs)."""
+    configure(weights.parent / "ultralytics-config")
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    path = YOLO(str(weights), task="pose").export(
+        format="onnx", imgsz=imgsz, dynamic=True, simplify=True, half=half, device="cpu" if not half else 0
+    )
+    return Path(str(path))
+
+
+def torch_and_onnx_outputs(weights: Path, onnx: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw head outputs of the torch model and of its ONNX export for the same batch (N, 3, S, S)."""
+    import onnxruntime as ort
+    import torch
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    model: Any = YOLO(str(weights), task="pose").model
+    model = model.float().eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(images))
+    reference = (out[0] if isinstance(out, (list, tuple)) else out).numpy()
+    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {session.get_inputs()[0].name: images})[0]
+    return reference, exported
+
+
+def write_model_card(result: DetectorResult, destination: Path, *, command: str, dataset: dict[str, Any]) -> Path:
+    """Copy the ONNX weights into ``models/`` with a model card of how they were made and measured."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(result.onnx, destination / "detector.onnx")
+    card = destination / "detector.md"
+    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(result.metrics.items()))
+    card.write_text(f"""# Card detector (YOLO pose, 4 corner keypoints)
+
+- Architecture: ultralytics `{result.config["model"]}`, trained from scratch (no pretrained weights).
+- Input: RGB, letterboxed to {result.config["imgsz"]} px; output: boxes + 4 keypoints (TL, TR, BR, BL of the card).
+- Data: synthetic scenes from `pipelines/scene_dataset.py`: {json.dumps(dataset)}.
+- Training command: `{command}`
+- Trained on: {platform.node()} ({platform.processor() or platform.machine()}), device `{result.config["device"]}`,
+  {result.seconds / 60:.1f} minutes, {result.config["epochs"]} epochs.
+- File: `detector.onnx` (dynamic batch, fp32).
+
+## Validation metrics (the dataset's val split)
+
+| metric | value |
+| --- | --- |
+{metrics}
+""")
+    (destination / "detector.metrics.json").write_text(json.dumps(result.metrics, indent=2))
+    return card

@@ -1,0 +1,30 @@
+"""The detector pipeline end to end at tiny scale: scenes, one epoch, ONNX export matching torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.catalog_sources import Catalog
+from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
+
+
+def test_detector_trains_exports_and_onnx_matches_torch(catalogs: list[Catalog], tmp_path: Path) -> None:
+    from pipelines.train.detector import DetectorConfig, torch_and_onnx_outputs, train_detector, write_model_card
+
+    build_scene_dataset(
+        SceneDatasetConfig(out=tmp_path / "data", images=6, seed=2, size=(320, 240), val_fraction=0.34), catalogs
+    )
+    result = train_detector(
+        DetectorConfig(data=tmp_path / "data", runs=tmp_path / "runs", epochs=1, imgsz=160, batch=4, workers=0)
+    )
+    assert result.weights.exists() and result.onnx.exists()
+    assert {"metrics/recall(B)", "metrics/mAP50(P)"} <= set(result.metrics)
+    batch = np.random.default_rng(0).random((3, 3, 160, 160), dtype=np.float32)  # dynamic batch of 3
+    reference, exported = torch_and_onnx_outputs(result.weights, result.onnx, batch)
+    assert reference.shape == exported.shape and reference.shape[0] == 3
+    assert reference.shape[1] == 4 + 1 + 4 * 3  # box, class, four (x, y, visibility) corners
+    np.testing.assert_allclose(exported, reference, rtol=1e-3, atol=1e-3)
+    card = write_model_card(result, tmp_path / "models", command="test", dataset={"images": 6})
+    assert "Validation metrics" in card.read_text() and (tmp_path / "models" / "detector.onnx").exists()
