@@ -84,6 +84,9 @@ def train_detector(config: DetectorConfig) -> DetectorResult:
         plots=False,
         verbose=False,
         workers=config.workers,
+        project=str(config.runs.resolve()),
+        name=f"{config.name}-val",
+        exist_ok=True,
     )
     metrics = {k: float(v) for k, v in val.results_dict.items()}
     onnx = export_onnx(weights, imgsz=config.imgsz)

@@ -76,7 +76,16 @@ async def _read_aggregates(engine: AsyncEngine) -> pl.DataFrame:
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    frame = pl.DataFrame(rows, schema=["printing_id", "source", "field", "value_usd", "observed_at"], orient="row")
+    schema = pl.Schema(
+        {
+            "printing_id": pl.String(),
+            "source": pl.String(),
+            "field": pl.String(),
+            "value_usd": pl.Float64(),
+            "observed_at": pl.Date(),
+        }
+    )
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
     return frame.with_columns(pl.col("observed_at").cast(pl.Datetime("us")))
 
 

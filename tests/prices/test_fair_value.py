@@ -106,3 +106,16 @@ def test_fallback_to_aggregates_for_printings_without_sales() -> None:
     assert row["ci_low"] == 3.0 and row["ci_high"] == 5.0
     cardmarket_only = fallback_values(aggregates.filter(pl.col("source") == "cardmarket")).row(0, named=True)
     assert cardmarket_only["fmv"] == 5.0 and cardmarket_only["sources"] == ["cardmarket"]
+
+
+def test_fallback_with_no_aggregates_at_all() -> None:
+    empty = pl.DataFrame(
+        schema={
+            "printing_id": pl.String,
+            "source": pl.String,
+            "field": pl.String,
+            "value_usd": pl.Float64,
+            "observed_at": pl.Datetime("us"),
+        }
+    )
+    assert fallback_values(empty).is_empty()
