@@ -1,0 +1,30 @@
+"""The notebooks run top to bottom at tiny scale (they call the same pipelines as the CLI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from tests.conftest import DATA
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_detector_notebook_runs(tmp_path: Path) -> None:
+    notebook = nbformat.read(NOTEBOOKS / "detector.ipynb", as_version=4)
+    os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
+    os.environ["CARDVAULT_NOTEBOOK_WORK"] = str(tmp_path)
+    try:
+        NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        ).execute()
+    finally:
+        os.environ.pop("CARDVAULT_NOTEBOOK_WORK", None)
+        os.environ.pop("CARDVAULT_CATALOG_DIR", None)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert (tmp_path / "runs" / "detector" / "weights").exists()
+    assert (tmp_path / "scenes" / "data.yaml").exists()
