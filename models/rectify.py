@@ -1,0 +1,32 @@
+"""Rectify a card from a photo: the homography from its four corners to a flat 63 x 88 mm face."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from models.centering import HEIGHT, WIDTH
+
+
+def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    rows = []
+    for (x, y), (u, v) in zip(src, dst, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, -u])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
+    _, _, vt = np.linalg.svd(np.asarray(rows, float))
+    h: np.ndarray = vt[-1].reshape(3, 3)
+    return h / h[2, 2]
+
+
+def rectify_card(
+    photo: Image.Image, corners: np.ndarray | list[list[float]], *, size: tuple[int, int] = (WIDTH, HEIGHT)
+) -> Image.Image:
+    """``corners``: the card's top-left, top-right, bottom-right, bottom-left in photo pixels."""
+    quad = np.asarray(corners, float)
+    if quad.shape != (4, 2):
+        raise ValueError("corners must be four (x, y) points")
+    w, h = size
+    flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    out_to_photo = _homography(flat, quad)  # PIL maps output pixels back into the photo
+    coeffs = tuple(float(v) for v in (out_to_photo / out_to_photo[2, 2]).flatten()[:8])
+    return photo.convert("RGB").transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC)
