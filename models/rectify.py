@@ -15,7 +15,8 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
     _, _, vt = np.linalg.svd(np.asarray(rows, float))
     h: np.ndarray = vt[-1].reshape(3, 3)
-    return h / h[2, 2]
+    normalised: np.ndarray = h / h[2, 2]
+    return normalised
 
 
 def rectify_card(
