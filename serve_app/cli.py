@@ -90,6 +90,52 @@ def train_detector_command(
         console.print(f"[green]shipped {models / 'detector.onnx'} with {card}[/green]")
 
 
+@train_app.command("identifier")
+def train_identifier_command(
+    out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/identifier"),
+    printings: Annotated[int, typer.Option(help="training printings (classes)")] = 3000,
+    views: Annotated[int, typer.Option(help="photo-like views per printing and epoch")] = 6,
+    epochs: int = 5,
+    gallery: Annotated[int, typer.Option(help="reference faces in the evaluation index")] = 3000,
+    queries: Annotated[int, typer.Option(help="evaluation queries from held-out sets")] = 300,
+    seed: int = 0,
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/identifier")] = False,
+) -> None:
+    """Train the identifier (ArcFace embedding), export ONNX, measure retrieval on held-out sets."""
+    import random
+    import shutil
+    import sys
+
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.scene_dataset import printing_pool
+    from pipelines.train.identifier import IdentifierConfig, evaluate_retrieval, train_identifier, write_card
+
+    source = get_settings().resolved_catalog_dir()
+    catalogs = [
+        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
+        load_catalog("fab", source / "fab_cards.json.gz"),
+    ]
+    with console.status("training the identifier"):
+        result = train_identifier(
+            IdentifierConfig(out=out, printings=printings, views_per_printing=views, epochs=epochs, seed=seed),
+            printing_pool(catalogs, "train"),
+        )
+    held = printing_pool(catalogs, "heldout")
+    picker = random.Random(seed)
+    query_specs = picker.sample(held, min(queries, len(held)))
+    others = [s for s in held + printing_pool(catalogs, "train") if s not in query_specs]
+    gallery_specs = query_specs + picker.sample(others, max(0, min(gallery, len(others)) - len(query_specs)))
+    with console.status("evaluating retrieval"):
+        metrics = evaluate_retrieval(Path(result["onnx"]), gallery_specs, query_specs, seed=seed + 1)
+    console.print(f"[green]loss {result['loss']}; held-out retrieval {metrics}[/green]")
+    if ship:
+        models = Path(__file__).resolve().parents[1] / "models" / "identifier"
+        models.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result["onnx"], models / "identifier.onnx")
+        card = write_card(result, metrics, models, command="cardvault " + " ".join(sys.argv[1:]))
+        console.print(f"[green]shipped {models / 'identifier.onnx'} with {card}[/green]")
+
+
 @dataset_app.command("scenes")
 def dataset_scenes(
     out: Annotated[Path, typer.Option(help="output folder (YOLO pose layout + manifest.jsonl)")],
