@@ -26,5 +26,10 @@ def test_detector_trains_exports_and_onnx_matches_torch(catalogs: list[Catalog],
     assert reference.shape == exported.shape and reference.shape[0] == 3
     assert reference.shape[1] == 4 + 1 + 4 * 3  # box, class, four (x, y, visibility) corners
     np.testing.assert_allclose(exported, reference, rtol=1e-3, atol=1e-3)
+    from pipelines.evaluate_detector import evaluate_detector
+
+    quality = evaluate_detector(result.onnx, tmp_path / "data", imgsz=160)
+    assert quality["images"] == 6
+    assert all(0 <= quality[k] <= 1 for k in ("precision@0.5", "recall@0.5", "precision@0.75", "recall@0.75"))
     card = write_model_card(result, tmp_path / "models", command="test", dataset={"images": 6})
     assert "Validation metrics" in card.read_text() and (tmp_path / "models" / "detector.onnx").exists()
