@@ -3,7 +3,9 @@
 Ground truth is every card the dataset labelled (visible share >= 0.3); a prediction matches the
 unmatched ground-truth card it overlaps most if the IoU passes the threshold. Corner error is the
 mean distance between predicted and true corners (in the card's reading order) as a percentage of
-the card's diagonal, over matches at IoU 0.5.
+the card's diagonal, over matches at IoU 0.5. Centering error: each fully visible matched card is
+rectified with the predicted corners and its centering measured geometrically, against the
+centering it was rendered with, in percentage points.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from models.centering import measure_centering
 from models.detector import CardDetector, _iou
+from models.rectify import rectify_card
 from pipelines.scene_dataset import MIN_VISIBLE
 
 
@@ -25,6 +29,7 @@ def evaluate_detector(onnx: Path, dataset: Path, *, imgsz: int, limit: int | Non
     entries = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines()][:limit]
     counts = {0.5: [0, 0, 0], 0.75: [0, 0, 0]}  # tp, fp, fn
     corner_errors: list[float] = []
+    centering_errors: list[float] = []
     latencies: list[float] = []
     for entry in entries:
         image = Image.open(dataset / entry["image"])
@@ -49,6 +54,13 @@ def evaluate_detector(onnx: Path, dataset: Path, *, imgsz: int, limit: int | Non
                         corners = np.array(truth[best]["corners"])
                         diagonal = float(np.linalg.norm(corners[2] - corners[0]))
                         corner_errors.append(float(np.linalg.norm(p.corners - corners, axis=1).mean()) / diagonal)
+                        if all(truth[best]["keypoint_visible"]):  # the whole card is in view
+                            measured = measure_centering(rectify_card(image, p.corners))
+                            condition = truth[best]["condition"]
+                            centering_errors += [
+                                abs(measured.left_share - condition["centering_lr"]) * 100,
+                                abs(measured.top_share - condition["centering_tb"]) * 100,
+                            ]
                 else:
                     tally[1] += 1
             tally[2] += len(truth) - len(matched)
@@ -57,5 +69,7 @@ def evaluate_detector(onnx: Path, dataset: Path, *, imgsz: int, limit: int | Non
         result[f"precision@{threshold}"] = tp / max(tp + fp, 1)
         result[f"recall@{threshold}"] = tp / max(tp + fn, 1)
     result["corner_error_pct_of_diagonal"] = 100 * float(np.mean(corner_errors)) if corner_errors else float("nan")
+    # centering from the detector's corners: rectify, then measure the printed frame
+    result["centering_error_points"] = float(np.nanmean(centering_errors)) if centering_errors else float("nan")
     result["latency_ms_p50_cpu"] = float(np.median(latencies)) if latencies else float("nan")
     return result

@@ -136,6 +136,30 @@ def train_identifier_command(
         console.print(f"[green]shipped {models / 'identifier.onnx'} with {card}[/green]")
 
 
+@app.command()
+def evaluate(
+    scenes: Annotated[Path, typer.Option(help="a held-out scene dataset (cardvault dataset scenes --split heldout)")],
+    detector: Annotated[Path, typer.Option(help="detector ONNX")] = Path("models/detector/detector.onnx"),
+    imgsz: int = 416,
+    limit: Annotated[int | None, typer.Option(help="evaluate the first N images only")] = None,
+) -> None:
+    """Measure the models on held-out synthetic scenes and print a table."""
+    from pipelines.evaluate_detector import evaluate_detector
+
+    with console.status("evaluating the detector"):
+        result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit)
+    targets = {
+        "precision@0.5": ">= 0.99",
+        "recall@0.5": ">= 0.99",
+        "corner_error_pct_of_diagonal": "<= 1.5",
+        "centering_error_points": "<= 2",
+    }
+    console.print(f"{'metric':<32} {'value':>10}  target")
+    for key, value in result.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        console.print(f"{key:<32} {shown:>10}  {targets.get(key, '')}")
+
+
 @dataset_app.command("scenes")
 def dataset_scenes(
     out: Annotated[Path, typer.Option(help="output folder (YOLO pose layout + manifest.jsonl)")],

@@ -31,5 +31,14 @@ def test_detector_trains_exports_and_onnx_matches_torch(catalogs: list[Catalog],
     quality = evaluate_detector(result.onnx, tmp_path / "data", imgsz=160)
     assert quality["images"] == 6
     assert all(0 <= quality[k] <= 1 for k in ("precision@0.5", "recall@0.5", "precision@0.75", "recall@0.75"))
+    from typer.testing import CliRunner
+
+    from serve_app.cli import app
+
+    printed = CliRunner().invoke(
+        app, ["evaluate", "--scenes", str(tmp_path / "data"), "--detector", str(result.onnx), "--imgsz", "160"]
+    )
+    assert printed.exit_code == 0, printed.output
+    assert "recall@0.75" in printed.output and "corner_error_pct_of_diagonal" in printed.output
     card = write_model_card(result, tmp_path / "models", command="test", dataset={"images": 6})
     assert "Validation metrics" in card.read_text() and (tmp_path / "models" / "detector.onnx").exists()
