@@ -8,7 +8,8 @@ from PIL import Image
 from models.centering import HEIGHT, WIDTH
 
 
-def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 matrix H with dst ~ H @ src for four point pairs (direct linear transform)."""
     rows = []
     for (x, y), (u, v) in zip(src, dst, strict=True):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, -u])
@@ -28,6 +29,6 @@ def rectify_card(
         raise ValueError("corners must be four (x, y) points")
     w, h = size
     flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
-    out_to_photo = _homography(flat, quad)  # PIL maps output pixels back into the photo
+    out_to_photo = homography(flat, quad)  # PIL maps output pixels back into the photo
     coeffs = tuple(float(v) for v in (out_to_photo / out_to_photo[2, 2]).flatten()[:8])
     return photo.convert("RGB").transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC)

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.rectify import homography
 
-def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 3x3 matrix H with dst ~ H @ src for four point pairs (direct linear transform)."""
-    rows = []
-    for (x, y), (u, v) in zip(src, dst, strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, -u])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
-    _, _, vt = np.linalg.svd(np.asarray(rows, float))
-    h: np.ndarray = vt[-1].reshape(3, 3)
-    normalised: np.ndarray = h / h[2, 2]
-    return normalised
+__all__ = ["apply", "homography", "pil_perspective_coeffs"]
 
 
 def apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pipelines.catalog_sources import FINISHES
+from pipelines.catalog_sources import FINISHES, TCGPLAYER_VARIANTS
 from serve_app.db.tables import FxRate, PriceAggregate, PriceReview, Printing, Sale
 
 FX_SEED = Path(__file__).resolve().parents[1] / "data" / "fx_monthly.csv"
@@ -248,15 +248,7 @@ SNAPSHOT_FIELDS = {
         "reverseHoloSell",
     ),
 }
-TCGPLAYER_FINISH = {
-    "normal": "normal",
-    "holofoil": "holofoil",
-    "reverseHolofoil": "reverse_holofoil",
-    "1stEditionHolofoil": "first_edition_holofoil",
-    "firstEditionHolofoil": "first_edition_holofoil",
-    "1stEditionNormal": "first_edition_normal",
-    "firstEditionNormal": "first_edition_normal",
-}
+TCGPLAYER_FINISH = TCGPLAYER_VARIANTS  # one mapping of TCGplayer variants to finishes
 
 
 async def import_snapshots(engine: AsyncEngine, path: Path) -> IngestReport:
