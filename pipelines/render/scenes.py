@@ -211,11 +211,9 @@ def compose(
         center = (rng.uniform(0.1, 0.9) * size[0], rng.uniform(0.1, 0.9) * size[1])
         height = size[1] * rng.uniform(0.2, 0.5) * img.height / CARD_H
         quad = _quad(rng, center, height, rng.uniform(-math.pi, math.pi), 0.02)
-        src = np.array([[0, 0], [img.width, 0], [img.width, img.height], [0, img.height]], float)
         scale = np.array([img.width / CARD_W, img.height / CARD_H])
         quad = (quad - quad.mean(0)) * scale + quad.mean(0) if kind != "back" else quad
         _paste_warped(canvas, owner, -2 - k, img, quad, 0.4)
-        del src
     placements = _placements(layout, len(specs), size, rng)
     cards: list[dict[str, Any]] = []
     tilt = rng.uniform(0.0, 0.04)

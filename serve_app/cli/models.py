@@ -1,0 +1,164 @@
+"""Synthetic data, training and evaluation commands."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from serve_app.cli.base import (
+    _progress,
+    app,
+    console,
+    dataset_app,
+    train_app,
+)
+from serve_app.settings import get_settings
+
+
+class SplitName(StrEnum):
+    train = "train"
+    heldout = "heldout"
+
+
+@train_app.command("detector")
+def train_detector_command(
+    data: Annotated[Path, typer.Option(help="scene dataset folder; built first when it has no data.yaml")],
+    runs: Annotated[Path, typer.Option(help="training runs folder")] = Path("runs"),
+    images: Annotated[int, typer.Option(help="images to render when building the dataset")] = 2000,
+    seed: int = 0,
+    epochs: int = 30,
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str = "cpu",
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/detector")] = False,
+) -> None:
+    """Train the card detector (YOLO pose, 4 corners) and export it to ONNX."""
+    import sys
+
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
+    from pipelines.train.detector import DetectorConfig, train_detector, write_model_card
+
+    dataset = {"images": images, "seed": seed, "folder": str(data)}
+    if not (data / "data.yaml").exists():
+        source = get_settings().resolved_catalog_dir()
+        catalogs = [
+            load_catalog("pokemon", source / "pokemon_cards.json.gz"),
+            load_catalog("fab", source / "fab_cards.json.gz"),
+        ]
+        with _progress() as progress:
+            task = progress.add_task("rendering scenes", total=images)
+            dataset.update(
+                build_scene_dataset(
+                    SceneDatasetConfig(out=data, images=images, seed=seed),
+                    catalogs,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            )
+    result = train_detector(
+        DetectorConfig(data=data, runs=runs, epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed)
+    )
+    console.print(f"[green]trained in {result.seconds / 60:.1f} min: {result.onnx}[/green]")
+    for key, value in sorted(result.metrics.items()):
+        console.print(f"  {key}: {value:.4f}")
+    if ship:
+        models = Path(__file__).resolve().parents[1] / "models" / "detector"
+        card = write_model_card(result, models, command="cardvault " + " ".join(sys.argv[1:]), dataset=dataset)
+        console.print(f"[green]shipped {models / 'detector.onnx'} with {card}[/green]")
+
+
+@train_app.command("identifier")
+def train_identifier_command(
+    out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/identifier"),
+    printings: Annotated[int, typer.Option(help="training printings (classes)")] = 3000,
+    views: Annotated[int, typer.Option(help="photo-like views per printing and epoch")] = 6,
+    epochs: int = 5,
+    gallery: Annotated[int, typer.Option(help="reference faces in the evaluation index")] = 3000,
+    queries: Annotated[int, typer.Option(help="evaluation queries from held-out sets")] = 300,
+    seed: int = 0,
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/identifier")] = False,
+) -> None:
+    """Train the identifier (ArcFace embedding), export ONNX, measure retrieval on held-out sets."""
+    import random
+    import shutil
+    import sys
+
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.scene_dataset import printing_pool
+    from pipelines.train.identifier import IdentifierConfig, evaluate_retrieval, train_identifier, write_card
+
+    source = get_settings().resolved_catalog_dir()
+    catalogs = [
+        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
+        load_catalog("fab", source / "fab_cards.json.gz"),
+    ]
+    with console.status("training the identifier"):
+        result = train_identifier(
+            IdentifierConfig(out=out, printings=printings, views_per_printing=views, epochs=epochs, seed=seed),
+            printing_pool(catalogs, "train"),
+        )
+    held = printing_pool(catalogs, "heldout")
+    picker = random.Random(seed)
+    query_specs = picker.sample(held, min(queries, len(held)))
+    others = [s for s in held + printing_pool(catalogs, "train") if s not in query_specs]
+    gallery_specs = query_specs + picker.sample(others, max(0, min(gallery, len(others)) - len(query_specs)))
+    with console.status("evaluating retrieval"):
+        metrics = evaluate_retrieval(Path(result["onnx"]), gallery_specs, query_specs, seed=seed + 1)
+    console.print(f"[green]loss {result['loss']}; held-out retrieval {metrics}[/green]")
+    if ship:
+        models = Path(__file__).resolve().parents[1] / "models" / "identifier"
+        models.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result["onnx"], models / "identifier.onnx")
+        card = write_card(result, metrics, models, command="cardvault " + " ".join(sys.argv[1:]))
+        console.print(f"[green]shipped {models / 'identifier.onnx'} with {card}[/green]")
+
+
+@app.command()
+def evaluate(
+    scenes: Annotated[Path, typer.Option(help="a held-out scene dataset (cardvault dataset scenes --split heldout)")],
+    detector: Annotated[Path, typer.Option(help="detector ONNX")] = Path("models/detector/detector.onnx"),
+    imgsz: int = 416,
+    limit: Annotated[int | None, typer.Option(help="evaluate the first N images only")] = None,
+) -> None:
+    """Measure the models on held-out synthetic scenes and print a table."""
+    from pipelines.evaluate_detector import evaluate_detector
+
+    with console.status("evaluating the detector"):
+        result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit)
+    targets = {
+        "precision@0.5": ">= 0.99",
+        "recall@0.5": ">= 0.99",
+        "corner_error_pct_of_diagonal": "<= 1.5",
+        "centering_error_points": "<= 2",
+    }
+    console.print(f"{'metric':<32} {'value':>10}  target")
+    for key, value in result.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        console.print(f"{key:<32} {shown:>10}  {targets.get(key, '')}")
+
+
+@dataset_app.command("scenes")
+def dataset_scenes(
+    out: Annotated[Path, typer.Option(help="output folder (YOLO pose layout + manifest.jsonl)")],
+    images: Annotated[int, typer.Option(min=1)] = 1000,
+    seed: int = 0,
+    split: SplitName = SplitName.train,
+    catalog_dir: Annotated[Path | None, typer.Option(help="folder with the catalog files")] = None,
+) -> None:
+    """Render synthetic photos of cards with exact corner, identity and condition labels."""
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
+
+    source = catalog_dir or get_settings().resolved_catalog_dir()
+    catalogs = [
+        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
+        load_catalog("fab", source / "fab_cards.json.gz"),
+    ]
+    config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value)
+    with _progress() as progress:
+        task = progress.add_task(f"rendering {split.value} scenes", total=images)
+        counts = build_scene_dataset(config, catalogs, progress=lambda n: progress.advance(task, n))
+    console.print(f"[green]{counts['images']} images, {counts['cards']} labelled cards -> {out}[/green]")
