@@ -93,7 +93,7 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(round(total / len(order), 4))
     model.eval()
     with torch.no_grad():

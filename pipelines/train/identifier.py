@@ -155,7 +155,7 @@ def train_identifier(config: IdentifierConfig, pool: Sequence[FaceSpec]) -> dict
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         history.append(round(total / len(order), 4))
     config.out.mkdir(parents=True, exist_ok=True)
     weights = config.out / "identifier.pt"
