@@ -92,6 +92,10 @@ def serve(
         runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}},
     )
     ray_serve.start(http_options={"host": host, "port": port})
+    if not settings.redis_url and max_replicas > 1:
+        # OIDC login state, caches and rate-limit buckets live in each replica's memory without Redis
+        console.print("[yellow]no CARDVAULT_REDIS_URL: running one ingress replica[/yellow]")
+        min_replicas = max_replicas = 1
     ray_serve.run(
         build_app(AppArgs(min_replicas=min_replicas, max_replicas=max_replicas)), name="cardvault", route_prefix="/"
     )
