@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from serve_app.api import problems
 from serve_app.api.middleware import RejectNulMiddleware, RequestContextMiddleware
-from serve_app.api.routers import admin, auth, catalog, health, images, inventory, me, prices
+from serve_app.api.routers import admin, auth, catalog, health, images, inventory, live, me, prices
 from serve_app.api.state import AppState, build_state
 from serve_app.core.logging import configure_logging
 from serve_app.settings import Settings, get_settings
@@ -67,6 +67,7 @@ def create_app(
         inventory.router,
         images.router,
         prices.router,
+        live.router,
     ):
         app.include_router(router)
     return app

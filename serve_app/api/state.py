@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.core.cache import Cache, MemoryCache, RedisCache
 from serve_app.core.crypto import BlindIndex, FieldCipher, LocalKeyProvider, derive_key
+from serve_app.core.events import EventBus, MemoryEventBus, RedisEventBus
 from serve_app.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from serve_app.core.storage import LocalStorage, ObjectStorage, S3Storage, URLSigner
 from serve_app.db.engine import create_engine, session_factory
@@ -33,6 +34,7 @@ class AppState:
     keys: SigningKeys
     tokens: TokenPolicy
     names: NameIndex
+    events: EventBus
     redis: Redis | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -80,5 +82,6 @@ def build_state(settings: Settings) -> AppState:
         ),
         tokens=TokenPolicy(access_ttl_s=settings.access_token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s),
         names=NameIndex(),
+        events=RedisEventBus(redis) if redis else MemoryEventBus(),
         redis=redis,
     )

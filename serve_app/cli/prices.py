@@ -126,7 +126,7 @@ def _merge(into: Any, other: Any) -> None:
 
 
 def run_revaluation(settings: Settings, *, use: str, address: str | None = None, as_of: datetime | None = None) -> None:
-    from serve_app.core.cache import Cache, RedisCache
+    from serve_app.core.cache import RedisCache
     from serve_app.services.valuation import revalue
 
     if use == "ray":
@@ -138,20 +138,23 @@ def run_revaluation(settings: Settings, *, use: str, address: str | None = None,
     async def work(engine: Any) -> Any:
         from redis.asyncio import Redis
 
-        cache: Cache | None = RedisCache(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+        from serve_app.core.events import RedisEventBus
+
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         try:
             with console.status("revaluing") as status:
                 return await revalue(
                     engine,
                     work_dir=settings.data_dir / "revaluation",
                     use=use,  # type: ignore[arg-type]
-                    cache=cache,
+                    cache=RedisCache(redis) if redis else None,
+                    events=RedisEventBus(redis) if redis else None,
                     as_of=as_of,
                     progress=lambda msg: status.update(msg),
                 )
         finally:
-            if cache is not None:
-                await cache.close()
+            if redis is not None:
+                await redis.aclose()
 
     summary = _with_engine(settings, work)
     console.print(

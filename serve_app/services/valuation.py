@@ -28,6 +28,7 @@ from pipelines.prices.revalue import (
     write_partitions,
 )
 from serve_app.core.cache import Cache
+from serve_app.core.events import EventBus
 from serve_app.db.tables import FairValue, FairValueHistory, PriceAggregate, Sale, ValuationRun
 
 Engine = Literal["ray", "polars"]
@@ -105,6 +106,7 @@ async def revalue(
     use: Engine = "ray",
     partitions: int = 16,
     cache: Cache | None = None,
+    events: EventBus | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Revalue every printing with sales (and the rest from aggregates); write values and history."""
@@ -154,6 +156,10 @@ async def revalue(
         )
     if cache is not None:
         await cache.delete_prefix("portfolio:")
+    if events is not None:
+        await events.publish(
+            "global", {"type": "valuation.completed", "run_id": run_id, "printings": values.height + fallback.height}
+        )
     return RunSummary(run_id, sales.height, values.height, fallback.height, (finished - started).total_seconds(), use)
 
 

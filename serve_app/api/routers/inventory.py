@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 
-from serve_app.api.deps import CurrentUser, SessionDep, limit_by_ip
+from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
 from serve_app.api.paths import API_PREFIX
 from serve_app.core.errors import PayloadTooLarge
 from serve_app.schemas.inventory import (
@@ -59,9 +59,12 @@ async def list_inventory(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_inventory_item(data: InventoryCreate, principal: CurrentUser, session: SessionDep) -> InventoryPublic:
+async def create_inventory_item(
+    data: InventoryCreate, principal: CurrentUser, session: SessionDep, state: StateDep
+) -> InventoryPublic:
     item = await inventory_service.create_item(session, user_id=principal.id, data=data)
     await session.commit()
+    await state.events.publish(f"user:{principal.id}", {"type": "inventory.created", "id": str(item.id)})
     return await inventory_service.public_item(session, item)
 
 
@@ -102,14 +105,18 @@ async def get_inventory_item(item_id: uuid.UUID, principal: CurrentUser, session
 
 @router.patch("/{item_id}")
 async def update_inventory_item(
-    item_id: uuid.UUID, data: InventoryUpdate, principal: CurrentUser, session: SessionDep
+    item_id: uuid.UUID, data: InventoryUpdate, principal: CurrentUser, session: SessionDep, state: StateDep
 ) -> InventoryPublic:
     item = await inventory_service.update_item(session, user_id=principal.id, item_id=item_id, data=data)
     await session.commit()
+    await state.events.publish(f"user:{principal.id}", {"type": "inventory.updated", "id": str(item_id)})
     return await inventory_service.public_item(session, item)
 
 
 @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_inventory_item(item_id: uuid.UUID, principal: CurrentUser, session: SessionDep) -> None:
+async def delete_inventory_item(
+    item_id: uuid.UUID, principal: CurrentUser, session: SessionDep, state: StateDep
+) -> None:
     await inventory_service.delete_item(session, user_id=principal.id, item_id=item_id)
     await session.commit()
+    await state.events.publish(f"user:{principal.id}", {"type": "inventory.deleted", "id": str(item_id)})
