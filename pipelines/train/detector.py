@@ -122,12 +122,29 @@ def torch_and_onnx_outputs(weights: Path, onnx: Path, images: np.ndarray) -> tup
     return reference, exported
 
 
-def write_model_card(result: DetectorResult, destination: Path, *, command: str, dataset: dict[str, Any]) -> Path:
+def write_model_card(
+    result: DetectorResult,
+    destination: Path,
+    *,
+    command: str,
+    dataset: dict[str, Any],
+    evaluation: dict[str, Any] | None = None,
+    evaluation_command: str = "",
+) -> Path:
     """Copy the ONNX weights into ``models/`` with a model card of how they were made and measured."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy(result.onnx, destination / "detector.onnx")
     card = destination / "detector.md"
     metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(result.metrics.items()))
+    held_out = ""
+    if evaluation:
+        rows = "\n".join(
+            f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in evaluation.items()
+        )
+        held_out = (
+            f"\n## Held-out scenes (other sets and surfaces)\n\n`{evaluation_command}`\n\n"
+            f"| metric | value |\n| --- | --- |\n{rows}\n"
+        )
     card.write_text(f"""# Card detector (YOLO pose, 4 corner keypoints)
 
 - Architecture: ultralytics `{result.config["model"]}`, trained from scratch (no pretrained weights).
@@ -143,6 +160,6 @@ def write_model_card(result: DetectorResult, destination: Path, *, command: str,
 | metric | value |
 | --- | --- |
 {metrics}
-""")
+{held_out}""")
     (destination / "detector.metrics.json").write_text(json.dumps(result.metrics, indent=2))
     return card
