@@ -162,3 +162,27 @@ def dataset_scenes(
         task = progress.add_task(f"rendering {split.value} scenes", total=images)
         counts = build_scene_dataset(config, catalogs, progress=lambda n: progress.advance(task, n))
     console.print(f"[green]{counts['images']} images, {counts['cards']} labelled cards -> {out}[/green]")
+
+
+@train_app.command("grader")
+def train_grader_command(
+    out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/grader"),
+    examples: Annotated[int, typer.Option(help="rendered worn cards (a tenth held for validation)")] = 4000,
+    epochs: int = 8,
+    seed: int = 0,
+) -> None:
+    """Train the condition grader (corners, edges, surface) and export it to ONNX."""
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.scene_dataset import printing_pool
+    from pipelines.train.grader import GraderConfig, train_grader
+
+    source = get_settings().resolved_catalog_dir()
+    catalogs = [
+        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
+        load_catalog("fab", source / "fab_cards.json.gz"),
+    ]
+    with console.status("training the grader"):
+        result = train_grader(
+            GraderConfig(out=out, examples=examples, epochs=epochs, seed=seed), printing_pool(catalogs, "train")
+        )
+    console.print(f"[green]{result['onnx']}: loss {result['loss']}; validation {result['metrics']}[/green]")

@@ -28,3 +28,22 @@ def test_grader_trains_and_exports(catalogs: list[Catalog], tmp_path: Path) -> N
     exported = ort.InferenceSession(result["onnx"]).run(None, {"image": batch})[0]
     np.testing.assert_allclose(exported, reference, atol=1e-4)
     assert ((exported >= 1) & (exported <= 10)).all()
+
+
+def test_grader_cli(tmp_path: Path) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from serve_app.cli import app
+    from tests.conftest import DATA
+
+    os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
+    try:
+        result = CliRunner().invoke(
+            app, ["train", "grader", "--out", str(tmp_path), "--examples", "12", "--epochs", "1"]
+        )
+    finally:
+        os.environ.pop("CARDVAULT_CATALOG_DIR")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "grader.onnx").exists() and "corners_mae" in result.output
