@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pipelines.catalog_sources import Catalog
 from serve_app.cli.base import (
     _progress,
     app,
@@ -16,6 +17,13 @@ from serve_app.cli.base import (
     train_app,
 )
 from serve_app.settings import get_settings
+
+
+def _catalogs(source: Path) -> list[Catalog]:
+    """Both catalogs, read from their source files in ``source``."""
+    from pipelines.catalog_sources import load_catalog
+
+    return [load_catalog(game, source / f"{game}_cards.json.gz") for game in ("pokemon", "fab")]
 
 
 class SplitName(StrEnum):
@@ -38,17 +46,13 @@ def train_detector_command(
     """Train the card detector (YOLO pose, 4 corners) and export it to ONNX."""
     import sys
 
-    from pipelines.catalog_sources import load_catalog
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
     from pipelines.train.detector import DetectorConfig, train_detector, write_model_card
 
     dataset = {"images": images, "seed": seed, "folder": str(data)}
     if not (data / "data.yaml").exists():
         source = get_settings().resolved_catalog_dir()
-        catalogs = [
-            load_catalog("pokemon", source / "pokemon_cards.json.gz"),
-            load_catalog("fab", source / "fab_cards.json.gz"),
-        ]
+        catalogs = _catalogs(source)
         with _progress() as progress:
             task = progress.add_task("rendering scenes", total=images)
             dataset.update(
@@ -86,15 +90,11 @@ def train_identifier_command(
     import shutil
     import sys
 
-    from pipelines.catalog_sources import load_catalog
     from pipelines.scene_dataset import printing_pool
     from pipelines.train.identifier import IdentifierConfig, evaluate_retrieval, train_identifier, write_card
 
     source = get_settings().resolved_catalog_dir()
-    catalogs = [
-        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
-        load_catalog("fab", source / "fab_cards.json.gz"),
-    ]
+    catalogs = _catalogs(source)
     with console.status("training the identifier"):
         result = train_identifier(
             IdentifierConfig(out=out, printings=printings, views_per_printing=views, epochs=epochs, seed=seed),
@@ -149,14 +149,10 @@ def dataset_scenes(
     catalog_dir: Annotated[Path | None, typer.Option(help="folder with the catalog files")] = None,
 ) -> None:
     """Render synthetic photos of cards with exact corner, identity and condition labels."""
-    from pipelines.catalog_sources import load_catalog
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
 
     source = catalog_dir or get_settings().resolved_catalog_dir()
-    catalogs = [
-        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
-        load_catalog("fab", source / "fab_cards.json.gz"),
-    ]
+    catalogs = _catalogs(source)
     config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value)
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)
@@ -172,15 +168,11 @@ def train_grader_command(
     seed: int = 0,
 ) -> None:
     """Train the condition grader (corners, edges, surface) and export it to ONNX."""
-    from pipelines.catalog_sources import load_catalog
     from pipelines.scene_dataset import printing_pool
     from pipelines.train.grader import GraderConfig, train_grader
 
     source = get_settings().resolved_catalog_dir()
-    catalogs = [
-        load_catalog("pokemon", source / "pokemon_cards.json.gz"),
-        load_catalog("fab", source / "fab_cards.json.gz"),
-    ]
+    catalogs = _catalogs(source)
     with console.status("training the grader"):
         result = train_grader(
             GraderConfig(out=out, examples=examples, epochs=epochs, seed=seed), printing_pool(catalogs, "train")
