@@ -6,37 +6,18 @@ changed and adds what is new; nothing already referenced by inventory is deleted
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipelines.catalog_sources import GAMES, Catalog
 from serve_app.db.tables import Card, CardSet, Game, Printing
+from serve_app.db.upsert import table_of, upsert
 
 BATCH = 2000
 Progress = Callable[[int], None]
-
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-async def _upsert(conn: Any, table: Table, rows: Sequence[dict[str, Any]], progress: Progress | None) -> None:
-    dialect = conn.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    pk = [c.name for c in table.primary_key.columns]
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
-        stmt = insert(table)
-        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
-        await conn.execute(stmt.on_conflict_do_update(index_elements=pk, set_=updates), chunk)
-        if progress:
-            progress(len(chunk))
 
 
 async def import_catalog(engine: AsyncEngine, catalog: Catalog, *, progress: Progress | None = None) -> dict[str, int]:
@@ -52,8 +33,8 @@ async def import_catalog(engine: AsyncEngine, catalog: Catalog, *, progress: Pro
         cards.append(row)
         printings.extend(asdict(p) for p in card.printings)
     async with engine.begin() as conn:
-        await _upsert(conn, _table(Game), [{"id": catalog.game_id, "name": GAMES[catalog.game_id]}], None)
-        await _upsert(conn, _table(CardSet), sets, progress)
-        await _upsert(conn, _table(Card), cards, progress)
-        await _upsert(conn, _table(Printing), printings, progress)
+        await upsert(conn, table_of(Game), [{"id": catalog.game_id, "name": GAMES[catalog.game_id]}])
+        await upsert(conn, table_of(CardSet), sets, batch=BATCH, progress=progress)
+        await upsert(conn, table_of(Card), cards, batch=BATCH, progress=progress)
+        await upsert(conn, table_of(Printing), printings, batch=BATCH, progress=progress)
     return {"sets": len(sets), "cards": len(cards), "printings": len(printings)}

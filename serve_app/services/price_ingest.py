@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipelines.catalog_sources import FINISHES, TCGPLAYER_VARIANTS
 from serve_app.db.tables import FxRate, PriceAggregate, PriceReview, Printing, Sale
+from serve_app.db.upsert import dialect_insert, table_of, upsert
 
 FX_SEED = Path(__file__).resolve().parents[1] / "data" / "fx_monthly.csv"
 CONDITIONS = {"NM", "LP", "MP", "HP", "DMG"}
@@ -47,15 +47,6 @@ class IngestReport:
         self.review += 1
         key = reason.split(":")[0]
         self.reasons[key] = self.reasons.get(key, 0) + 1
-
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-def _insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class FxTable:
@@ -98,13 +89,7 @@ async def ensure_fx_rates(engine: AsyncEngine, path: Path = FX_SEED) -> int:
     frame = pl.read_csv(path, comment_prefix="#", schema_overrides={"day": pl.Date, "usd_per_unit": pl.Float64})
     rows = frame.to_dicts()
     async with engine.begin() as conn:
-        stmt = _insert(conn.dialect.name)(_table(FxRate))
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["currency", "day"], set_={"usd_per_unit": stmt.excluded.usd_per_unit}
-            ),
-            rows,
-        )
+        await upsert(conn, table_of(FxRate), rows)
     return len(rows)
 
 
@@ -201,8 +186,8 @@ async def store_sales(engine: AsyncEngine, rows: list[dict[str, Any]], *, source
                 }
             )
     async with engine.begin() as conn:
-        insert = _insert(conn.dialect.name)
-        sales = _table(Sale)
+        insert = dialect_insert(conn)
+        sales = table_of(Sale)
         for start in range(0, len(valid), BATCH):
             chunk = valid[start : start + BATCH]
             seen = {
@@ -223,7 +208,7 @@ async def store_sales(engine: AsyncEngine, rows: list[dict[str, Any]], *, source
                 await conn.execute(insert(sales).on_conflict_do_nothing(index_elements=["source", "listing_id"]), fresh)
             report.inserted += len(fresh)
         if review:
-            await conn.execute(insert(_table(PriceReview)), review)
+            await conn.execute(insert(table_of(PriceReview)), review)
     report.duplicates = len(valid) - report.inserted
     return report
 
@@ -293,24 +278,10 @@ async def import_snapshots(engine: AsyncEngine, path: Path) -> IngestReport:
     for _ in review:
         report.to_review("no such printing")
     async with engine.begin() as conn:
-        await _upsert_aggregates(conn, rows)
+        await upsert(conn, table_of(PriceAggregate), rows, batch=20_000)
         if review:
-            await conn.execute(_insert(conn.dialect.name)(_table(PriceReview)), review)
+            await conn.execute(dialect_insert(conn)(table_of(PriceReview)), review)
     return report
-
-
-async def _upsert_aggregates(conn: Any, rows: list[dict[str, Any]]) -> None:
-    insert = _insert(conn.dialect.name)
-    table = _table(PriceAggregate)
-    for start in range(0, len(rows), 20_000):
-        stmt = insert(table)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["printing_id", "source", "field", "observed_at"],
-                set_={"value": stmt.excluded.value, "value_usd": stmt.excluded.value_usd},
-            ),
-            rows[start : start + 20_000],
-        )
 
 
 async def store_feed_result(engine: AsyncEngine, result: Any) -> IngestReport:
@@ -340,9 +311,9 @@ async def store_feed_result(engine: AsyncEngine, result: Any) -> IngestReport:
         for u in result.unmatched
     ]
     async with engine.begin() as conn:
-        await _upsert_aggregates(conn, aggregates)
+        await upsert(conn, table_of(PriceAggregate), aggregates, batch=20_000)
         if review:
-            await conn.execute(_insert(conn.dialect.name)(_table(PriceReview)), review)
+            await conn.execute(dialect_insert(conn)(table_of(PriceReview)), review)
     report.rows += len(result.aggregates)
     report.inserted += len(aggregates)
     for entry in review:

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import polars as pl
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -30,6 +29,7 @@ from pipelines.prices.revalue import (
 from serve_app.core.cache import Cache
 from serve_app.core.events import EventBus
 from serve_app.db.tables import FairValue, FairValueHistory, PriceAggregate, Sale, ValuationRun
+from serve_app.db.upsert import table_of, upsert
 
 Engine = Literal["ray", "polars"]
 WRITE_BATCH = 5000
@@ -43,11 +43,6 @@ class RunSummary:
     from_aggregates: int
     seconds: float
     engine: str
-
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
 
 
 async def _read_sales(engine: AsyncEngine, since: datetime, until: datetime) -> pl.DataFrame:
@@ -115,7 +110,7 @@ async def revalue(
     params = FairValueParams(as_of=as_of.replace(tzinfo=None))
     async with engine.begin() as conn:
         result = await conn.execute(
-            _table(ValuationRun)
+            table_of(ValuationRun)
             .insert()
             .values(
                 started_at=started, as_of=as_of, status="running", sales=0, from_sales=0, from_aggregates=0, engine=use
@@ -143,9 +138,9 @@ async def revalue(
     finished = datetime.now(UTC)
     async with engine.begin() as conn:
         await conn.execute(
-            _table(ValuationRun)
+            table_of(ValuationRun)
             .update()
-            .where(_table(ValuationRun).c.id == run_id)
+            .where(table_of(ValuationRun).c.id == run_id)
             .values(
                 finished_at=finished,
                 status="done",
@@ -195,16 +190,5 @@ async def _write(engine: AsyncEngine, values: pl.DataFrame, *, run_id: int, day:
         for r in rows
     ]
     async with engine.begin() as conn:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        for model, batch_rows, keys in (
-            (FairValue, rows, ["printing_id"]),
-            (FairValueHistory, history, ["printing_id", "day"]),
-        ):
-            table = _table(model)
-            for start in range(0, len(batch_rows), WRITE_BATCH):
-                stmt = insert(table)
-                updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-                await conn.execute(
-                    stmt.on_conflict_do_update(index_elements=keys, set_=updates),
-                    batch_rows[start : start + WRITE_BATCH],
-                )
+        await upsert(conn, table_of(FairValue), rows, batch=WRITE_BATCH)
+        await upsert(conn, table_of(FairValueHistory), history, batch=WRITE_BATCH)
