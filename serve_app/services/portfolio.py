@@ -29,27 +29,28 @@ CACHE_TTL_S = 600
 GAME_NAMES = {"pokemon": "Pokémon TCG", "fab": "Flesh and Blood"}
 
 
-async def _cache_key(session: AsyncSession, engine: AsyncEngine, user_id: uuid.UUID) -> str:
+async def _cache_key(session: AsyncSession, run_id: int, user_id: uuid.UUID) -> str:
     count, updated = (
         await session.exec(
             select(func.count(), func.max(InventoryItem.updated_at)).where(InventoryItem.user_id == user_id)
         )
     ).one()
     # the run id and the inventory's shape are in the key: a revaluation or an edit is seen at once
-    return f"portfolio:{await latest_run_id(engine)}:{user_id}:{count}:{updated}"
+    return f"portfolio:{run_id}:{user_id}:{count}:{updated}"
 
 
 async def portfolio(session: AsyncSession, *, engine: AsyncEngine, cache: Cache, user_id: uuid.UUID) -> Portfolio:
-    key = await _cache_key(session, engine, user_id)
+    run_id = await latest_run_id(engine)
+    key = await _cache_key(session, run_id, user_id)
     cached = await cache.get(key)
     if cached:
         return Portfolio.model_validate(json.loads(cached))
-    result = await _compute(session, engine=engine, user_id=user_id)
+    result = await _compute(session, engine=engine, user_id=user_id, run_id=run_id)
     await cache.set(key, result.model_dump_json().encode(), CACHE_TTL_S)
     return result
 
 
-async def _compute(session: AsyncSession, *, engine: AsyncEngine, user_id: uuid.UUID) -> Portfolio:
+async def _compute(session: AsyncSession, *, engine: AsyncEngine, user_id: uuid.UUID, run_id: int) -> Portfolio:
     rows = (
         await session.exec(
             select(InventoryItem, Card, CardSet, FairValue)
@@ -102,7 +103,7 @@ async def _compute(session: AsyncSession, *, engine: AsyncEngine, user_id: uuid.
         by_game=_breakdown(games, GAME_NAMES),
         by_set=_breakdown(sets, set_names),
         history=history,
-        valuation_run=await latest_run_id(engine),
+        valuation_run=run_id,
         notes=notes,
     )
 

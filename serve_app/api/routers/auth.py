@@ -8,15 +8,35 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, client_ip, limit_by_ip, limit_login
 from serve_app.api.paths import API_PREFIX
+from serve_app.api.state import AppState
+from serve_app.db.tables import User
 from serve_app.schemas.users import RefreshRequest, TokenPair, UserCreate, UserPublic
 from serve_app.services import auth as auth_service
 from serve_app.services import oidc
 from serve_app.services import users as user_service
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], dependencies=[Depends(limit_by_ip)])
+
+
+async def _start_session(
+    session: AsyncSession, state: AppState, request: Request, user: User, *, method: str
+) -> TokenPair:
+    """A new login session for ``user`` from this request's client; committed."""
+    pair = await auth_service.start_session(
+        session,
+        keys=state.keys,
+        policy=state.tokens,
+        user=user,
+        user_agent=request.headers.get("user-agent", ""),
+        ip=client_ip(request),
+        method=method,
+    )
+    await session.commit()
+    return pair
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
@@ -34,16 +54,7 @@ async def token(
     """OAuth2 password grant: ``username`` is the email address."""
     await limit_login(state, request, form.username)
     user = await user_service.authenticate(session, vault=state.vault, email=form.username, password=form.password)
-    pair = await auth_service.start_session(
-        session,
-        keys=state.keys,
-        policy=state.tokens,
-        user=user,
-        user_agent=request.headers.get("user-agent", ""),
-        ip=client_ip(request),
-    )
-    await session.commit()
-    return pair
+    return await _start_session(session, state, request, user, method="password")
 
 
 @router.post("/refresh")
@@ -92,14 +103,4 @@ async def oidc_callback(
         email_verified=bool(claims.get("email_verified")),
         display_name=claims.get("name"),
     )
-    pair = await auth_service.start_session(
-        session,
-        keys=state.keys,
-        policy=state.tokens,
-        user=user,
-        user_agent=request.headers.get("user-agent", ""),
-        ip=client_ip(request),
-        method=f"oidc:{provider}",
-    )
-    await session.commit()
-    return pair
+    return await _start_session(session, state, request, user, method=f"oidc:{provider}")
