@@ -4,7 +4,8 @@ Pokémon: border (yellow before Scarlet & Violet, silver after), type-coloured f
 name, HP, art window, attacks/abilities/rules, weakness/retreat row and the bottom collector
 line exactly as printed: regulation mark, set code, ``012/193``, rarity mark. Flesh and Blood:
 pitch strip, name bar, cost, art, type line, text box, power/defence and ``MST131``. Art is
-procedural and seeded by the printing id. Finishes are light effects over the printed face.
+procedural and seeded by the card id: finishes of one card share their art, reprints differ.
+Finishes are light effects over the printed face.
 Deterministic: the same printing and centering give the same pixels.
 """
 
@@ -79,12 +80,18 @@ class FaceSpec:
     regulation_mark: str | None = None
     modern: bool = True
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    card_id: str = ""  # finishes of one card share its art; a reprint (another card id) has its own
+
+    @property
+    def art_key(self) -> str:
+        return self.card_id or self.printing_id
 
 
 def face_spec(card: CardRecord, card_set: SetRecord | None, printing: PrintingRecord) -> FaceSpec:
     released = card_set.release_date if card_set else None
     return FaceSpec(
         printing_id=printing.id,
+        card_id=card.id,
         game=card.game_id,
         name=card.name,
         collector_line=printed_collector_line(card, card_set),
@@ -134,7 +141,7 @@ def _inner_pokemon(spec: FaceSpec, size: tuple[int, int]) -> Image.Image:
     kind = spec.types[0] if spec.types else "Colorless"
     trainer = spec.supertype == "Trainer"
     base = (200, 205, 210) if trainer else TYPE_COLORS.get(kind, (210, 210, 210))
-    rng = np.random.default_rng(seed_of(spec.printing_id) ^ 0x5EED)
+    rng = np.random.default_rng(seed_of(spec.art_key) ^ 0x5EED)
     layer = Image.new("RGB", size, base)
     draw = ImageDraw.Draw(layer)
     light = (min(255, int(base[0] * 1.25) + 30), min(255, int(base[1] * 1.25) + 30), min(255, int(base[2] * 1.25) + 30))
@@ -153,7 +160,7 @@ def _inner_pokemon(spec: FaceSpec, size: tuple[int, int]) -> Image.Image:
         _energy(draw, w - 32, 48, kind, r=16)
     art_box = (26, 76, w - 26, int(h * 0.47))
     art = procedural_art(
-        spec.printing_id,
+        spec.art_key,
         (art_box[2] - art_box[0], art_box[3] - art_box[1]),
         [base, light, (90, 140, 200), (240, 230, 200)],
     )
@@ -214,7 +221,7 @@ def _inner_pokemon(spec: FaceSpec, size: tuple[int, int]) -> Image.Image:
 def _inner_fab(spec: FaceSpec, size: tuple[int, int]) -> Image.Image:
     w, h = size
     pitch = spec.details.get("pitch")
-    layer = procedural_art(spec.printing_id, size, [(60, 50, 80), (150, 120, 90), (40, 80, 120), (200, 170, 120)])
+    layer = procedural_art(spec.art_key, size, [(60, 50, 80), (150, 120, 90), (40, 80, 120), (200, 170, 120)])
     draw = ImageDraw.Draw(layer)
     if pitch in PITCH_COLORS:
         draw.rectangle([w // 2 - 60, 0, w // 2 + 60, 14], fill=PITCH_COLORS[pitch])

@@ -18,6 +18,8 @@ from serve_app.cli.base import (
 )
 from serve_app.settings import get_settings
 
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the shipped weights and model cards
+
 
 def _catalogs(source: Path) -> list[Catalog]:
     """Both catalogs, read from their source files in ``source``."""
@@ -69,7 +71,7 @@ def train_detector_command(
     for key, value in sorted(result.metrics.items()):
         console.print(f"  {key}: {value:.4f}")
     if ship:
-        models = Path(__file__).resolve().parents[1] / "models" / "detector"
+        models = MODELS_DIR / "detector"
         card = write_model_card(result, models, command="cardvault " + " ".join(sys.argv[1:]), dataset=dataset)
         console.print(f"[green]shipped {models / 'detector.onnx'} with {card}[/green]")
 
@@ -77,41 +79,70 @@ def train_detector_command(
 @train_app.command("identifier")
 def train_identifier_command(
     out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/identifier"),
-    printings: Annotated[int, typer.Option(help="training printings (classes)")] = 3000,
-    views: Annotated[int, typer.Option(help="photo-like views per printing and epoch")] = 6,
+    printings: Annotated[int, typer.Option("--cards", "--printings", help="training cards (classes)")] = 3000,
+    views: Annotated[int, typer.Option(help="photo-like views per card and epoch")] = 6,
     epochs: int = 5,
-    gallery: Annotated[int, typer.Option(help="reference faces in the evaluation index")] = 3000,
+    gallery: Annotated[
+        int | None, typer.Option(help="cards in the evaluation index (default: the whole catalog)")
+    ] = None,
     queries: Annotated[int, typer.Option(help="evaluation queries from held-out sets")] = 300,
     seed: int = 0,
-    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/identifier")] = False,
+    ship: Annotated[
+        bool, typer.Option(help="copy the ONNX weights, the catalog index and a model card into models/identifier")
+    ] = False,
 ) -> None:
-    """Train the identifier (ArcFace embedding), export ONNX, measure retrieval on held-out sets."""
+    """Train the identifier (ArcFace embedding + finish head), export ONNX, index the catalog and
+    measure retrieval of held-out sets' printings against every card's reference face."""
+    import json
     import random
     import shutil
     import sys
 
     from pipelines.scene_dataset import printing_pool
-    from pipelines.train.identifier import IdentifierConfig, evaluate_retrieval, train_identifier, write_card
+    from pipelines.train.identifier import (
+        EmbeddingIndex,
+        IdentifierConfig,
+        build_index,
+        evaluate_retrieval,
+        reference_specs,
+        train_identifier,
+        write_card,
+    )
 
     source = get_settings().resolved_catalog_dir()
     catalogs = _catalogs(source)
-    with console.status("training the identifier"):
-        result = train_identifier(
-            IdentifierConfig(out=out, printings=printings, views_per_printing=views, epochs=epochs, seed=seed),
-            printing_pool(catalogs, "train"),
-        )
-    held = printing_pool(catalogs, "heldout")
+    train_pool, held = printing_pool(catalogs, "train"), printing_pool(catalogs, "heldout")
+    result = train_identifier(
+        IdentifierConfig(out=out, printings=printings, views_per_printing=views, epochs=epochs, seed=seed),
+        train_pool,
+        progress=lambda line: console.print(line),
+    )
     picker = random.Random(seed)
     query_specs = picker.sample(held, min(queries, len(held)))
-    others = [s for s in held + printing_pool(catalogs, "train") if s not in query_specs]
-    gallery_specs = query_specs + picker.sample(others, max(0, min(gallery, len(others)) - len(query_specs)))
-    with console.status("evaluating retrieval"):
-        metrics = evaluate_retrieval(Path(result["onnx"]), gallery_specs, query_specs, seed=seed + 1)
+    references = reference_specs(held + train_pool)
+    if gallery is not None:
+        wanted = {s.art_key for s in query_specs}
+        others = [s for s in references if s.art_key not in wanted]
+        references = reference_specs(query_specs) + picker.sample(
+            others, max(0, min(gallery, len(others)) - len(wanted))
+        )
+    index = EmbeddingIndex(Path(result["onnx"]))
+    with _progress() as progress:
+        task = progress.add_task("indexing reference faces", total=len(references))
+        build_index(index, references, progress=lambda n: progress.advance(task, n))
+    index.save(out / "index.npz")
+    metrics = evaluate_retrieval(Path(result["onnx"]), [], query_specs, seed=seed + 1, index=index)
+    (out / "metrics.json").write_text(
+        json.dumps(
+            {"train": {k: result[k] for k in ("loss", "finish_accuracy", "seconds")}, "heldout": metrics}, indent=1
+        )
+    )
     console.print(f"[green]loss {result['loss']}; held-out retrieval {metrics}[/green]")
     if ship:
-        models = Path(__file__).resolve().parents[1] / "models" / "identifier"
+        models = MODELS_DIR / "identifier"
         models.mkdir(parents=True, exist_ok=True)
         shutil.copy(result["onnx"], models / "identifier.onnx")
+        shutil.copy(out / "index.npz", models / "index.npz")
         card = write_card(result, metrics, models, command="cardvault " + " ".join(sys.argv[1:]))
         console.print(f"[green]shipped {models / 'identifier.onnx'} with {card}[/green]")
 
