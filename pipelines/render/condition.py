@@ -98,6 +98,12 @@ def grade(p: ConditionParams) -> Grades:
     corners = _half_down(10 - 8 * corner)
     edges = _half_down(10 - 8 * edge)
     surface = _half_down(10 - 9 * surface_damage)
+    return overall_grade(centering, corners, edges, surface)
+
+
+def overall_grade(centering: float, corners: float, edges: float, surface: float) -> Grades:
+    """The overall grade and TCG condition from the four subgrades (each snapped to half steps)."""
+    centering, corners, edges, surface = (_half_down(min(10.0, g)) for g in (centering, corners, edges, surface))
     subgrades = (centering, corners, edges, surface)
     overall = min(_half_down(sum(subgrades) / 4), min(subgrades) + 0.5, centering + 0.5)
     condition = (

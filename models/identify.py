@@ -1,0 +1,105 @@
+"""Identify a rectified card: its embedding's nearest reference faces, and its finish.
+
+The identifier's ONNX export returns an L2-normalised embedding and the finish probabilities.
+Reference embeddings of every card in the catalog live in ``index.npz`` (card ids + vectors),
+built by ``cardvault index`` or the identifier's training command; a new set is added by
+embedding its faces, never by retraining. Search is an HNSW graph (usearch, inner product on
+unit vectors) once the index is large; an exact matrix product below ``EXACT_LIMIT``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+INPUT_W, INPUT_H = 128, 176
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+FINISH_CLASSES = ("normal", "holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil", "gold_foil")
+EXACT_LIMIT = 50_000
+
+
+def identifier_input(card: Image.Image) -> np.ndarray:
+    """A rectified card to the identifier's (3, H, W) normalised input."""
+    arr = np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR), np.float32) / 255
+    result: np.ndarray = ((arr - MEAN) / STD).transpose(2, 0, 1)
+    return result
+
+
+@dataclass(frozen=True)
+class Identification:
+    neighbours: list[tuple[str, float]]  # (card id, cosine similarity), best first
+    finish: str
+    finish_confidence: float
+
+
+def providers_for(device: str) -> list[str]:
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device == "tensorrt" else []
+    wanted += ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in dict.fromkeys(wanted) if p in available]
+
+
+class CardIdentifier:
+    def __init__(self, onnx: Path, index: Path | None = None, *, device: str = "auto", threads: int = 0) -> None:
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(onnx), options, providers=providers_for(device))
+        self.ids: list[str] = []
+        self.vectors = np.zeros((0, 0), np.float32)
+        self._ann: Any = None
+        if index is not None and index.exists():
+            data = np.load(index)
+            self.set_index([str(i) for i in data["ids"]], data["vectors"].astype(np.float32))
+
+    def set_index(self, ids: list[str], vectors: np.ndarray) -> None:
+        self.ids = ids
+        self.vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        self._ann = None
+        if len(ids) > EXACT_LIMIT:
+            from usearch.index import Index
+
+            ann = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=32, expansion_search=128)
+            ann.add(np.arange(len(ids)), self.vectors)
+            self._ann = ann
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        embedding, finish = self.session.run(None, {"image": batch.astype(np.float32)})
+        return embedding, finish
+
+    def search(self, embeddings: np.ndarray, k: int = 10) -> list[list[tuple[str, float]]]:
+        if not self.ids:
+            return [[] for _ in embeddings]
+        k = min(k, len(self.ids))
+        if self._ann is not None:
+            matches = self._ann.search(embeddings.astype(np.float32), k)
+            keys = np.atleast_2d(matches.keys)
+            return [
+                [(self.ids[int(j)], float(embeddings[i] @ self.vectors[int(j)])) for j in row]
+                for i, row in enumerate(keys)
+            ]
+        scores = embeddings @ self.vectors.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        out = []
+        for i, row in enumerate(top):
+            row = row[np.argsort(-scores[i, row])]
+            out.append([(self.ids[j], float(scores[i, j])) for j in row])
+        return out
+
+    def identify(self, batch: np.ndarray, k: int = 10) -> list[Identification]:
+        """``batch``: (N, 3, H, W) from :func:`identifier_input`."""
+        if not len(batch):
+            return []
+        embeddings, finishes = self.run(batch)
+        return [
+            Identification(neighbours, FINISH_CLASSES[int(f.argmax())], float(f.max()))
+            for neighbours, f in zip(self.search(embeddings, k), finishes, strict=True)
+        ]

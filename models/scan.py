@@ -1,0 +1,232 @@
+"""The scan pipeline: photo -> detect -> rectify each card -> (identify, grade, OCR) -> fuse.
+
+``ScanEngine`` holds the flow and nothing else; the models run behind a :class:`Runners`
+object. In the Serve application the runners are deployment handles with dynamic batching
+(``deployments/``); in tests, notebooks and the embedded fallback they are the same ONNX
+models in process (:class:`LocalRunners`). The result says, per card: its four corners, box,
+ranked catalog candidates with confidence and tier, the finish, condition subgrades, overall
+grade and TCG condition, the OCR text; and the time each stage took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from models.centering import HEIGHT, WIDTH
+from models.detector import CardDetector, Detection
+from models.grading import CardGrader, combine, grader_input
+from models.identify import CardIdentifier, Identification, identifier_input
+from models.matching import CatalogMatcher, pick_printing
+from models.ocr import CardOCR, CardText
+from models.rectify import rectify_card
+
+MODELS_DIR = Path(__file__).resolve().parent
+TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
+
+
+class Runners(Protocol):
+    async def detect(self, image: np.ndarray) -> list[Detection]: ...
+    async def identify(self, batch: np.ndarray) -> list[Identification]: ...
+    async def grade(self, batch: np.ndarray) -> np.ndarray: ...
+    async def read(self, cards: list[np.ndarray]) -> list[CardText]: ...
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    detector: Path = MODELS_DIR / "detector" / "detector.onnx"
+    identifier: Path = MODELS_DIR / "identifier" / "identifier.onnx"
+    index: Path = MODELS_DIR / "identifier" / "index.npz"
+    grader: Path = MODELS_DIR / "grader" / "grader.onnx"
+    detector_imgsz: int = 416
+
+
+class LocalRunners:
+    """The ONNX models in this process (each call in a worker thread)."""
+
+    def __init__(self, paths: ModelPaths = ModelPaths(), *, device: str = "auto", threads: int = 0) -> None:
+        self.detector = CardDetector(paths.detector, imgsz=paths.detector_imgsz)
+        self.identifier = CardIdentifier(paths.identifier, paths.index, device=device, threads=threads)
+        self.grader = CardGrader(paths.grader, device=device, threads=threads)
+        self.ocr = CardOCR(device=device, threads=threads)
+
+    async def detect(self, image: np.ndarray) -> list[Detection]:
+        return (await asyncio.to_thread(self.detector, [Image.fromarray(image)]))[0]
+
+    async def identify(self, batch: np.ndarray) -> list[Identification]:
+        return await asyncio.to_thread(self.identifier.identify, batch)
+
+    async def grade(self, batch: np.ndarray) -> np.ndarray:
+        return await asyncio.to_thread(self.grader.subgrades, batch)
+
+    async def read(self, cards: list[np.ndarray]) -> list[CardText]:
+        return await asyncio.to_thread(self.ocr.read, cards)
+
+
+def portrait_corners(corners: np.ndarray) -> np.ndarray:
+    """Corners in reading order with the card's long side vertical: a quad whose 'top' edge is
+    longer than its side edge was read a quarter turn off, so the order is rotated by one."""
+    c = np.asarray(corners, float)
+    top = np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])
+    side = np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])
+    return np.roll(c, -1, axis=0) if top > side else c
+
+
+@dataclass
+class ScannedCard:
+    corners: list[list[float]]
+    box: list[float]
+    detection_score: float
+    candidates: list[dict[str, Any]]
+    tier: str
+    printing_id: str | None
+    finish: str
+    finish_confidence: float
+    grade: dict[str, Any]
+    ocr: dict[str, Any]
+    crop: Image.Image = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "corners": self.corners,
+            "box": self.box,
+            "detection_score": round(self.detection_score, 4),
+            "candidates": self.candidates,
+            "tier": self.tier,
+            "printing_id": self.printing_id,
+            "finish": self.finish,
+            "finish_confidence": round(self.finish_confidence, 4),
+            "grade": self.grade,
+            "ocr": self.ocr,
+        }
+
+
+@dataclass
+class ScanOutput:
+    width: int
+    height: int
+    cards: list[ScannedCard]
+    timings_ms: dict[str, float]
+
+
+class ScanEngine:
+    def __init__(self, runners: Runners, matcher: CatalogMatcher, *, min_score: float = 0.5) -> None:
+        self.runners = runners
+        self.matcher = matcher
+        self.min_score = min_score
+
+    async def scan(self, image: Image.Image) -> ScanOutput:
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        rgb = np.asarray(image.convert("RGB"))
+        detections = [d for d in await self.runners.detect(rgb) if d.score >= self.min_score]
+        timings["detect"] = (time.perf_counter() - start) * 1000
+        if not detections:
+            return ScanOutput(image.width, image.height, [], timings)
+        t = time.perf_counter()
+        quads = [portrait_corners(d.corners) for d in detections]
+        crops = await asyncio.to_thread(lambda: [rectify_card(image, q) for q in quads])
+        flipped = [c.rotate(180) for c in crops]
+        ident_batch = np.stack([identifier_input(c) for c in crops + flipped])
+        grade_batch = np.stack([grader_input(c) for c in crops])
+        arrays = [np.asarray(c) for c in crops]
+        timings["rectify"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        stage_times: dict[str, float] = {}
+
+        async def timed(name: str, job: Any) -> Any:
+            s = time.perf_counter()
+            result = await job
+            stage_times[name] = (time.perf_counter() - s) * 1000
+            return result
+
+        identities, subgrades, texts = await asyncio.gather(
+            timed("identify", self.runners.identify(ident_batch)),
+            timed("grade", self.runners.grade(grade_batch)),
+            timed("ocr", self.runners.read(arrays)),
+        )
+        timings.update(stage_times)
+        timings["parallel_stages"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        n = len(crops)
+        # the detector's corner order can be half a turn off: keep the orientation the index recognises
+        turned = [
+            i
+            for i in range(n)
+            if identities[n + i].neighbours
+            and identities[i].neighbours
+            and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
+        ]
+        if turned:
+            reread = await self.runners.read([np.asarray(flipped[i]) for i in turned])
+            for i, text in zip(turned, reread, strict=True):
+                crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
+                quads[i] = np.roll(quads[i], 2, axis=0)
+        cards = []
+        for i, detection in enumerate(detections):
+            identity, text = identities[i], texts[i]
+            match = self.matcher.match(identity.neighbours, text.name, text.collector)
+            grade = combine(subgrades[i], crops[i])
+            printing_id = None
+            finish = identity.finish
+            if match.candidates:
+                printing_id, finish = pick_printing(match.candidates[0].card, identity.finish)
+            cards.append(
+                ScannedCard(
+                    corners=[[round(float(x), 1), round(float(y), 1)] for x, y in quads[i]],
+                    box=[round(float(v), 1) for v in detection.box],
+                    detection_score=detection.score,
+                    candidates=[
+                        c.to_dict() | {"tier": match.tier if k == 0 else None} for k, c in enumerate(match.candidates)
+                    ],
+                    tier=match.tier,
+                    printing_id=printing_id,
+                    finish=finish,
+                    finish_confidence=identity.finish_confidence,
+                    grade=grade.to_dict(),
+                    ocr={
+                        "name": text.name,
+                        "name_score": round(text.name_score, 3),
+                        "collector": text.collector,
+                        "collector_score": round(text.collector_score, 3),
+                    },
+                    crop=crops[i],
+                )
+            )
+        timings["fuse"] = (time.perf_counter() - t) * 1000
+        timings["total"] = (time.perf_counter() - start) * 1000
+        return ScanOutput(image.width, image.height, cards, timings)
+
+
+def overlay(image: Image.Image, cards: Sequence[ScannedCard], *, max_side: int = 1280) -> bytes:
+    """The photo with every found card outlined (colour = tier) and labelled: what was found."""
+    scale = min(1.0, max_side / max(image.size))
+    canvas = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)))
+    draw = ImageDraw.Draw(canvas)
+    for number, card in enumerate(cards, 1):
+        quad = [(x * scale, y * scale) for x, y in card.corners]
+        color = TIER_COLORS.get(card.tier, (230, 50, 50))
+        draw.line([*quad, quad[0]], fill=color, width=max(2, round(3 * scale / 0.5)))
+        draw.ellipse([quad[0][0] - 5, quad[0][1] - 5, quad[0][0] + 5, quad[0][1] + 5], fill=color)
+        best = card.candidates[0] if card.candidates else None
+        label = f"{number}. {best['name']} {best['number']} ({card.tier})" if best else f"{number}. ? (POOR)"
+        x, y = min(p[0] for p in quad), min(p[1] for p in quad)
+        draw.rectangle([x, max(0, y - 16), x + 7 * len(label), y], fill=(0, 0, 0))
+        draw.text((x + 2, max(0, y - 15)), label, fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def crop_jpeg(card: ScannedCard, *, size: tuple[int, int] = (WIDTH // 2, HEIGHT // 2)) -> bytes:
+    buffer = io.BytesIO()
+    card.crop.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=88)
+    return buffer.getvalue()
