@@ -48,15 +48,21 @@ class CardOCR:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self.engine = RapidOCR(params=params)
 
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Text and confidence of each single-line crop (BGR uint8), in one batch."""
+        if not crops:
+            return []
+        result = self.engine.recognize_txt(crops)
+        return list(zip(result.txts or (), (float(s) for s in (result.scores or ())), strict=True))
+
     def read(self, cards: list[np.ndarray]) -> list[CardText]:
         """Both lines of every card (RGB uint8 arrays of rectified cards)."""
-        if not cards:
-            return []
-        crops = [band for card in cards for band in bands(card)]
-        result = self.engine.recognize_txt(crops)
-        texts = list(result.txts or ())
-        scores = [float(s) for s in (result.scores or ())]
-        return [CardText(texts[2 * i], scores[2 * i], texts[2 * i + 1], scores[2 * i + 1]) for i in range(len(cards))]
+        return texts_of(self.recognize([band for card in cards for band in bands(card)]))
+
+
+def texts_of(lines: list[tuple[str, float]]) -> list[CardText]:
+    """Pairs of recognised bands (name, collector) back into one record per card."""
+    return [CardText(*lines[i], *lines[i + 1]) for i in range(0, len(lines), 2)]
 
 
 def _has_cuda() -> bool:

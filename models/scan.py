@@ -26,7 +26,7 @@ from models.detector import CardDetector, Detection
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
 from models.matching import CatalogMatcher, pick_printing
-from models.ocr import CardOCR, CardText
+from models.ocr import CardOCR, CardText, bands, texts_of
 from models.rectify import rectify_card
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -37,7 +37,7 @@ class Runners(Protocol):
     async def detect(self, image: np.ndarray) -> list[Detection]: ...
     async def identify(self, batch: np.ndarray) -> list[Identification]: ...
     async def grade(self, batch: np.ndarray) -> np.ndarray: ...
-    async def read(self, cards: list[np.ndarray]) -> list[CardText]: ...
+    async def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ class LocalRunners:
     async def grade(self, batch: np.ndarray) -> np.ndarray:
         return await asyncio.to_thread(self.grader.subgrades, batch)
 
-    async def read(self, cards: list[np.ndarray]) -> list[CardText]:
-        return await asyncio.to_thread(self.ocr.read, cards)
+    async def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        return await asyncio.to_thread(self.ocr.recognize, crops)
 
 
 def portrait_corners(corners: np.ndarray) -> np.ndarray:
@@ -123,6 +123,9 @@ class ScanEngine:
         self.matcher = matcher
         self.min_score = min_score
 
+    async def read(self, lines: list[np.ndarray]) -> list[CardText]:
+        return texts_of(await self.runners.recognize(lines))
+
     async def scan(self, image: Image.Image) -> ScanOutput:
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -137,7 +140,7 @@ class ScanEngine:
         flipped = [c.rotate(180) for c in crops]
         ident_batch = np.stack([identifier_input(c) for c in crops + flipped])
         grade_batch = np.stack([grader_input(c) for c in crops])
-        arrays = [np.asarray(c) for c in crops]
+        lines = [band for c in crops for band in bands(np.asarray(c))]  # name and collector line of each card
         timings["rectify"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         stage_times: dict[str, float] = {}
@@ -151,7 +154,7 @@ class ScanEngine:
         identities, subgrades, texts = await asyncio.gather(
             timed("identify", self.runners.identify(ident_batch)),
             timed("grade", self.runners.grade(grade_batch)),
-            timed("ocr", self.runners.read(arrays)),
+            timed("ocr", self.read(lines)),
         )
         timings.update(stage_times)
         timings["parallel_stages"] = (time.perf_counter() - t) * 1000
@@ -166,7 +169,7 @@ class ScanEngine:
             and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
         ]
         if turned:
-            reread = await self.runners.read([np.asarray(flipped[i]) for i in turned])
+            reread = await self.read([band for i in turned for band in bands(np.asarray(flipped[i]))])
             for i, text in zip(turned, reread, strict=True):
                 crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
                 quads[i] = np.roll(quads[i], 2, axis=0)
@@ -230,3 +233,35 @@ def crop_jpeg(card: ScannedCard, *, size: tuple[int, int] = (WIDTH // 2, HEIGHT 
     buffer = io.BytesIO()
     card.crop.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=88)
     return buffer.getvalue()
+
+
+@dataclass
+class ScanPayload:
+    """What a scan hands back to the API: the JSON result, one JPEG per card, the overlay JPEG."""
+
+    result: dict[str, Any]
+    crops: list[bytes]
+    overlay: bytes
+
+
+def decode_photo(data: bytes) -> Image.Image:
+    """The photo upright (phones store the turn in EXIF), as RGB."""
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as raw:
+        upright = ImageOps.exif_transpose(raw)
+        return upright.convert("RGB")
+
+
+async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:
+    image = await asyncio.to_thread(decode_photo, data)
+    output = await engine.scan(image)
+    crops = await asyncio.to_thread(lambda: [crop_jpeg(c) for c in output.cards])
+    picture = await asyncio.to_thread(overlay, image, output.cards)
+    result = {
+        "width": output.width,
+        "height": output.height,
+        "cards": [c.to_dict() for c in output.cards],
+        "timings_ms": {k: round(v, 1) for k, v in output.timings_ms.items()},
+    }
+    return ScanPayload(result, crops, picture)

@@ -15,6 +15,21 @@ from ray.serve import Application
 from serve_app.ingress import CardVaultIngress
 
 
+class ModelArgs(BaseModel):
+    """Resources and scaling of the model deployments (GPU fractions let them share one GPU)."""
+
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|tensorrt)$")
+    num_cpus: float = Field(default=0.25, ge=0)
+    detector_gpus: float = Field(default=0, ge=0)
+    identifier_gpus: float = Field(default=0, ge=0)
+    grader_gpus: float = Field(default=0, ge=0)
+    ocr_gpus: float = Field(default=0, ge=0)
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(default=2, ge=1)
+    target_ongoing_requests: float = Field(default=8, gt=0)
+    max_batch: int = Field(default=16, ge=1)
+
+
 class AppArgs(BaseModel):
     """Arguments of the Serve application (also accepted by ``serve run``)."""
 
@@ -25,6 +40,8 @@ class AppArgs(BaseModel):
     num_cpus: float = Field(default=0.5, ge=0)
     settings: dict[str, Any] = Field(default_factory=dict, description="Settings overrides for replicas")
     forward_env: bool = Field(default=True, description="pass this process's CARDVAULT_* variables to replicas")
+    scans: bool = Field(default=True, description="deploy the model deployments and the scan pipeline")
+    models: ModelArgs = Field(default_factory=ModelArgs)
 
 
 def build_app(args: AppArgs) -> Application:
@@ -42,8 +59,40 @@ def build_app(args: AppArgs) -> Application:
         max_ongoing_requests=args.max_ongoing_requests,
         ray_actor_options={"num_cpus": args.num_cpus, "runtime_env": {"env_vars": env}},
     )
-    application: Application = ingress.bind(args.settings)
+    pipeline = build_scan_pipeline(args, env) if args.scans else None
+    application: Application = ingress.bind(args.settings, pipeline)
     return application
+
+
+def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
+    """The four model deployments and the composition that calls them."""
+    from deployments.models import DetectorDeployment, GraderDeployment, IdentifierDeployment, OCRDeployment
+    from deployments.pipeline import ScanPipeline
+    from serve_app.settings import Settings
+
+    m = args.models
+    settings = Settings(**args.settings)
+
+    def opts(gpus: float) -> dict[str, Any]:
+        return {
+            "autoscaling_config": {
+                "min_replicas": m.min_replicas,
+                "max_replicas": max(m.max_replicas, m.min_replicas),
+                "target_ongoing_requests": m.target_ongoing_requests,
+            },
+            "ray_actor_options": {"num_cpus": m.num_cpus, "num_gpus": gpus, "runtime_env": {"env_vars": env}},
+        }
+
+    deployments: Any = (DetectorDeployment, IdentifierDeployment, GraderDeployment, OCRDeployment, ScanPipeline)
+    detector, identifier, grader, ocr, pipeline = deployments
+    composed: Application = pipeline.options(**opts(0)).bind(
+        detector.options(**opts(m.detector_gpus)).bind(device=m.device, max_batch=min(m.max_batch, 8)),
+        identifier.options(**opts(m.identifier_gpus)).bind(device=m.device, max_batch=m.max_batch),
+        grader.options(**opts(m.grader_gpus)).bind(device=m.device, max_batch=m.max_batch),
+        ocr.options(**opts(m.ocr_gpus)).bind(device=m.device, max_batch=m.max_batch),
+        str(settings.resolved_catalog_dir()),
+    )
+    return composed
 
 
 def app_builder(args: dict[str, Any]) -> Application:

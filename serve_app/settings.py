@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     revalue_interval_s: int = 6 * 3600
     # where `cardvault serve` finds the catalogs for the demo; default: ../shared/data beside the repo
     catalog_dir: Path | None = None
+    # scans: jobs are leased by one replica at a time; a lease that runs out is resumed elsewhere
+    scans_enabled: bool = True
+    scan_lease_s: float = Field(default=120.0, gt=0)
+    scan_max_attempts: int = Field(default=3, ge=1)
+    scan_concurrency: int = Field(default=4, ge=1)
+    scan_sweep_s: float = Field(default=5.0, gt=0)
+    models_device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|tensorrt)$")
 
     def resolved_catalog_dir(self) -> Path:
         if self.catalog_dir is not None:

@@ -123,3 +123,19 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
         "seconds": time.perf_counter() - start,
         "config": {k: str(v) for k, v in asdict(config).items()},
     }
+
+
+def write_card(result: dict[str, Any], destination: Path, command: str) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
+    card = destination / "grader.md"
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items())
+    card.write_text(f"""# Condition grader (corners, edges, surface)
+
+- Architecture: torchvision MobileNetV3-small from scratch, three sigmoid outputs scaled to 1-10;
+  input {INPUT_W}x{INPUT_H} RGB (rectified card). Centering is measured geometrically (`models/centering.py`).
+- Data: rendered faces of training-set printings with wear sampled by `pipelines.render.condition`,
+  labelled by its rubric; a tenth held out for validation.
+- Training command: `{command}`; {result["seconds"] / 60:.1f} minutes on CPU; loss per epoch {result["loss"]}.
+- Validation: {metrics}
+""")
+    return card

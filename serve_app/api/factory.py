@@ -10,9 +10,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from serve_app.api import problems
 from serve_app.api.middleware import RejectNulMiddleware, RequestContextMiddleware
-from serve_app.api.routers import admin, auth, catalog, health, images, inventory, live, me, prices
+from serve_app.api.routers import admin, auth, catalog, health, images, inventory, live, me, prices, scans
 from serve_app.api.state import AppState, build_state
 from serve_app.core.logging import configure_logging
+from serve_app.services.scanner import LocalScanner
+from serve_app.services.scans import Scanner
 from serve_app.settings import Settings, get_settings
 
 
@@ -22,6 +24,7 @@ def create_app(
     state: AppState | None = None,
     request_id_source: Callable[[], str | None] | None = None,
     emit_request_id: bool = True,
+    scanner: Scanner | None = None,
 ) -> FastAPI:
     """The HTTP application. Heavy resources are created in the lifespan, not here."""
     settings = settings or get_settings()
@@ -31,6 +34,10 @@ def create_app(
         configure_logging(settings.log_level, json_lines=settings.log_json)
         app_state = state or build_state(settings)
         await app_state.keys.ring()  # create the first signing key before taking traffic
+        if settings.scans_enabled and app_state.scan_worker is None:
+            app_state.start_scans(
+                scanner or LocalScanner(settings.resolved_catalog_dir(), device=settings.models_device)
+            )
         app.state.cardvault = app_state
         try:
             yield
@@ -67,6 +74,7 @@ def create_app(
         inventory.router,
         images.router,
         prices.router,
+        scans.router,
         live.router,
     ):
         app.include_router(router)

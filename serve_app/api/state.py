@@ -16,6 +16,7 @@ from serve_app.core.storage import LocalStorage, ObjectStorage, S3Storage, URLSi
 from serve_app.db.engine import create_engine, session_factory
 from serve_app.services.auth import TokenPolicy
 from serve_app.services.catalog_search import NameIndex
+from serve_app.services.scans import Scanner, ScanWorker
 from serve_app.services.signing_keys import SigningKeys
 from serve_app.services.users import Vault
 from serve_app.settings import Settings
@@ -36,9 +37,24 @@ class AppState:
     names: NameIndex
     events: EventBus
     redis: Redis | None = None
+    scan_worker: ScanWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
+    def start_scans(self, scanner: Scanner) -> ScanWorker:
+        """Run scan jobs on this replica through ``scanner`` and resume unfinished ones."""
+
+        async def get() -> Scanner:
+            return scanner
+
+        self.scan_worker = ScanWorker(
+            sessions=self.sessions, storage=self.storage, events=self.events, settings=self.settings, scanner=get
+        )
+        self.scan_worker.start()
+        return self.scan_worker
+
     async def close(self) -> None:
+        if self.scan_worker is not None:
+            await self.scan_worker.stop()
         await self.cache.close()
         if self.redis is not None:
             await self.redis.aclose()

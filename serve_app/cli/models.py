@@ -197,10 +197,15 @@ def train_grader_command(
     examples: Annotated[int, typer.Option(help="rendered worn cards (a tenth held for validation)")] = 4000,
     epochs: int = 8,
     seed: int = 0,
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/grader")] = False,
 ) -> None:
     """Train the condition grader (corners, edges, surface) and export it to ONNX."""
+    import json
+    import shutil
+    import sys
+
     from pipelines.scene_dataset import printing_pool
-    from pipelines.train.grader import GraderConfig, train_grader
+    from pipelines.train.grader import GraderConfig, train_grader, write_card
 
     source = get_settings().resolved_catalog_dir()
     catalogs = _catalogs(source)
@@ -208,4 +213,11 @@ def train_grader_command(
         result = train_grader(
             GraderConfig(out=out, examples=examples, epochs=epochs, seed=seed), printing_pool(catalogs, "train")
         )
+    (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
     console.print(f"[green]{result['onnx']}: loss {result['loss']}; validation {result['metrics']}[/green]")
+    if ship:
+        models = MODELS_DIR / "grader"
+        models.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result["onnx"], models / "grader.onnx")
+        card = write_card(result, models, command="cardvault " + " ".join(sys.argv[1:]))
+        console.print(f"[green]shipped {models / 'grader.onnx'} with {card}[/green]")

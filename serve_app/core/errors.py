@@ -83,6 +83,10 @@ class SessionNotFound(NotFound):
     type_slug, title = "session-not-found", "Session not found"
 
 
+class ScanNotFound(NotFound):
+    type_slug, title = "scan-not-found", "Scan not found"
+
+
 class ImageNotFound(NotFound):
     type_slug, title = "image-not-found", "Image not found"
 

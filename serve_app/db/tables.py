@@ -197,6 +197,24 @@ class Image(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class Scan(SQLModel, table=True):
+    """A scan job: queued -> running -> done | failed. Stored before it runs; a replica takes it
+    with a lease, so a job whose replica died is resumed once the lease runs out."""
+
+    __tablename__ = "scans"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    image_key: str = Field(foreign_key="images.key", max_length=255, ondelete="CASCADE")
+    status: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    error: str | None = Field(default=None, max_length=500)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
 class FxRate(SQLModel, table=True):
     """US dollars per unit of ``currency`` on ``day`` (rates apply from that day on)."""
 

@@ -109,7 +109,7 @@ async def download_blob(
         data = await storage.get(path)
     except (ObjectMissing, ValueError):
         raise ImageNotFound() from None
-    media_type = "image/webp" if path.endswith(".webp") else "application/octet-stream"
+    media_type = {"webp": "image/webp", "jpg": "image/jpeg"}.get(path.rsplit(".", 1)[-1], "application/octet-stream")
     if path.endswith("/original"):
         image = await session.get(Image, path.split("/")[1])
         media_type = (image.content_type if image else None) or media_type

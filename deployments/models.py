@@ -1,0 +1,95 @@
+"""One Ray Serve deployment per model, each on ONNX Runtime with dynamic batching.
+
+Requests from many scans are gathered by ``@serve.batch`` into one inference call: the
+detector batches photos, the identifier and grader batch card crops (each request brings the
+crops of one photo), the OCR batches text lines. Every replica warms up in its constructor
+(first ONNX runs allocate and pick kernels), so the first user does not pay for it. The
+execution provider follows ``device``: TensorRT / CUDA when a GPU is there, CPU otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from ray import serve
+
+from models.detector import CardDetector, Detection
+from models.grading import INPUT_H as GRADER_H
+from models.grading import INPUT_W as GRADER_W
+from models.grading import CardGrader
+from models.identify import INPUT_H, INPUT_W, CardIdentifier, Identification, providers_for
+from models.scan import ModelPaths
+
+BATCH_WAIT_S = 0.004
+
+
+def _split(arrays: list[np.ndarray], outputs: Any) -> list[Any]:
+    """Cut one batched output back into each request's share."""
+    parts, start = [], 0
+    for array in arrays:
+        parts.append(outputs[start : start + len(array)])
+        start += len(array)
+    return parts
+
+
+@serve.deployment(name="CardDetector", graceful_shutdown_timeout_s=5, max_ongoing_requests=32)
+class DetectorDeployment:
+    def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 8) -> None:
+        self.detector = CardDetector(paths.detector, imgsz=paths.detector_imgsz, providers=providers_for(device))
+        self.detect.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.detector([Image.new("RGB", (640, 480))])  # warm-up
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        result: list[list[Detection]] = self.detector([Image.fromarray(i) for i in images])
+        return result
+
+
+@serve.deployment(name="CardIdentifier", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
+class IdentifierDeployment:
+    def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
+        self.identifier = CardIdentifier(paths.identifier, paths.index, device=device)
+        self.identify.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.identifier.identify(np.zeros((2, 3, INPUT_H, INPUT_W), np.float32))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def identify(self, batches: list[np.ndarray]) -> list[list[Identification]]:
+        result: list[list[Identification]] = _split(batches, self.identifier.identify(np.concatenate(batches)))
+        return result
+
+
+@serve.deployment(name="CardGrader", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
+class GraderDeployment:
+    def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
+        self.grader = CardGrader(paths.grader, device=device)
+        self.grade.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.grader.subgrades(np.zeros((2, 3, GRADER_H, GRADER_W), np.float32))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def grade(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        result: list[np.ndarray] = _split(batches, self.grader.subgrades(np.concatenate(batches)))
+        return result
+
+
+@serve.deployment(name="CardOCR", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
+class OCRDeployment:
+    """PP-OCR recognition (rapidocr) of the name and collector lines of rectified cards."""
+
+    def __init__(self, device: str = "auto", max_batch: int = 16) -> None:
+        from models.ocr import CardOCR
+
+        self.ocr = CardOCR(device=device, batch=32)
+        self.recognize.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.ocr.recognize([np.full((48, 320, 3), 255, np.uint8)])
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def recognize(self, requests: list[list[np.ndarray]]) -> list[list[tuple[str, float]]]:
+        flat = [crop for crops in requests for crop in crops]
+        lines = self.ocr.recognize(flat)
+        out, start = [], 0
+        for crops in requests:
+            out.append(lines[start : start + len(crops)])
+            start += len(crops)
+        return out

@@ -1,0 +1,50 @@
+"""The scan composition: detect -> rectify each card -> OCR, embed and grade in parallel -> fuse.
+
+``ScanPipeline`` holds handles to the four model deployments and runs ``models.scan.ScanEngine``
+with them as its runners, so the flow is the same code the tests and notebooks run in process.
+Rectification (a homography per card) and fusion run here, on CPU, next to the catalog matcher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from models.detector import Detection
+from models.identify import Identification
+from models.scan import ScanEngine, ScanPayload, scan_bytes
+
+
+class HandleRunners:
+    def __init__(self, detector: Any, identifier: Any, grader: Any, ocr: Any) -> None:
+        self.detector, self.identifier, self.grader, self.ocr = detector, identifier, grader, ocr
+
+    async def detect(self, image: np.ndarray) -> list[Detection]:
+        result: list[Detection] = await self.detector.detect.remote(image)
+        return result
+
+    async def identify(self, batch: np.ndarray) -> list[Identification]:
+        result: list[Identification] = await self.identifier.identify.remote(batch)
+        return result
+
+    async def grade(self, batch: np.ndarray) -> np.ndarray:
+        result: np.ndarray = await self.grader.grade.remote(batch)
+        return result
+
+    async def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        result: list[tuple[str, float]] = await self.ocr.recognize.remote(crops)
+        return result
+
+
+@serve.deployment(name="ScanPipeline", graceful_shutdown_timeout_s=5, max_ongoing_requests=16)
+class ScanPipeline:
+    def __init__(self, detector: Any, identifier: Any, grader: Any, ocr: Any, catalog_dir: str) -> None:
+        from serve_app.services.scanner import load_matcher
+
+        self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr), load_matcher(Path(catalog_dir)))
+
+    async def scan(self, data: bytes) -> ScanPayload:
+        return await scan_bytes(self.engine, data)

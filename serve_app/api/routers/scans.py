@@ -1,0 +1,77 @@
+"""Scans: a photo of one or many cards in, identified and graded cards out, then into the inventory.
+
+``POST /scans`` answers 202 at once with the scan's id; the job is stored before it runs and
+survives a restart. Poll ``GET /scans/{id}`` or listen on ``/api/v1/ws`` for ``scan.progress``
+and ``scan.completed``. ``POST /scans/{id}/accept`` adds the cards, with corrections.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
+
+from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
+from serve_app.api.paths import API_PREFIX
+from serve_app.core.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+from serve_app.schemas.scans import ScanAccept, ScanAccepted, ScanAcceptResult, ScanPublic
+from serve_app.services import images as image_service
+from serve_app.services import inventory as inventory_service
+from serve_app.services import scans as scan_service
+
+router = APIRouter(prefix=f"{API_PREFIX}/scans", tags=["scans"], dependencies=[Depends(limit_by_ip)])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_scan(
+    principal: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    response: Response,
+    file: Annotated[UploadFile | None, File(description="the photo (JPEG, PNG or WebP)")] = None,
+    image_key: Annotated[str | None, Form(pattern=r"^[0-9a-f]{32}$", description="or an uploaded image")] = None,
+) -> ScanAccepted:
+    """Queue a scan of a photo: upload it here as ``file``, or name an uploaded image by ``image_key``."""
+    worker = state.scan_worker
+    if worker is None:
+        raise ServiceUnavailable("scanning is not enabled on this server")
+    if (file is None) == (image_key is None):
+        raise BadRequest("send either a file or an image_key")
+    if file is not None:
+        limit = state.settings.max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"images are limited to {limit} bytes")
+        image = await image_service.upload(
+            session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data
+        )
+        image_key = image.key
+    assert image_key is not None
+    scan = await scan_service.create_scan(session, user_id=principal.id, image_key=image_key)
+    await session.commit()  # stored before it runs: a restart resumes it
+    worker.submit(scan.id)
+    url = f"{API_PREFIX}/scans/{scan.id}"
+    response.headers["Location"] = url
+    return ScanAccepted(id=scan.id, status=scan.status, url=url)
+
+
+@router.get("/{scan_id}")
+async def get_scan(scan_id: uuid.UUID, principal: CurrentUser, state: StateDep, session: SessionDep) -> ScanPublic:
+    scan = await scan_service.get_scan(session, user_id=principal.id, scan_id=scan_id)
+    return scan_service.to_public(scan, storage=state.storage, settings=state.settings)
+
+
+@router.post("/{scan_id}/accept", status_code=status.HTTP_201_CREATED)
+async def accept_scan(
+    scan_id: uuid.UUID, principal: CurrentUser, state: StateDep, session: SessionDep, body: ScanAccept | None = None
+) -> ScanAcceptResult:
+    """Add the scan's cards to the inventory (linked to the photo), with per-card corrections."""
+    items, skipped = await scan_service.accept_scan(
+        session, user_id=principal.id, scan_id=scan_id, body=body or ScanAccept()
+    )
+    public = [await inventory_service.public_item(session, item) for item in items]
+    await session.commit()
+    for item in items:
+        await state.events.publish(f"user:{principal.id}", {"type": "inventory.created", "id": str(item.id)})
+    return ScanAcceptResult(items=public, skipped=skipped)

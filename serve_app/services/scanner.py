@@ -1,0 +1,55 @@
+"""Where scans run: the Serve model deployments (production) or the same models in process.
+
+In the Serve application the ingress is given a handle to the ``ScanPipeline`` deployment,
+which fans out to the detector, identifier, grader and OCR deployments with dynamic batching.
+An ingress built without one (``create_app`` in tests, notebooks) loads the ONNX models into
+its own process on the first scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from models.scan import ScanEngine, ScanPayload, scan_bytes
+
+
+def load_matcher(catalog_dir: Path) -> Any:
+    from models.matching import CatalogMatcher
+    from pipelines.catalog_sources import load_catalog
+
+    return CatalogMatcher([load_catalog(g, catalog_dir / f"{g}_cards.json.gz") for g in ("pokemon", "fab")])
+
+
+class LocalScanner:
+    def __init__(self, catalog_dir: Path, *, device: str = "auto") -> None:
+        self.catalog_dir = catalog_dir
+        self.device = device
+        self._engine: ScanEngine | None = None
+        self._lock = asyncio.Lock()
+
+    async def engine(self) -> ScanEngine:
+        async with self._lock:
+            if self._engine is None:
+                self._engine = await asyncio.to_thread(self._build)
+            return self._engine
+
+    def _build(self) -> ScanEngine:
+        from models.scan import LocalRunners
+
+        return ScanEngine(LocalRunners(device=self.device), load_matcher(self.catalog_dir))
+
+    async def scan(self, data: bytes) -> ScanPayload:
+        return await scan_bytes(await self.engine(), data)
+
+
+class HandleScanner:
+    """A ``ScanPipeline`` deployment handle behind the scanner interface."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def scan(self, data: bytes) -> ScanPayload:
+        payload: ScanPayload = await self.handle.scan.remote(data)
+        return payload

@@ -1,0 +1,264 @@
+"""Scan jobs: stored before they run, leased by one replica, resumed after a restart.
+
+``POST /scans`` stores the photo and a ``queued`` row and hands the id to this replica's
+:class:`ScanWorker`. A worker takes a job by a conditional update (queued, or running with an
+expired lease) so two replicas never run one job; a periodic sweep picks up jobs left by a
+replica that stopped. Progress and completion go out on the user's event channel (WebSocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.scan import ScanPayload
+from serve_app.core.errors import Conflict, ImageNotFound, ScanNotFound, UnprocessableContent
+from serve_app.core.events import EventBus
+from serve_app.core.storage import ObjectStorage
+from serve_app.db.tables import InventoryItem, Scan, utcnow
+from serve_app.schemas.inventory import InventoryCreate
+from serve_app.schemas.scans import ScanAccept, ScanCard, ScanPublic
+from serve_app.services import images as image_service
+from serve_app.services import inventory as inventory_service
+from serve_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Scanner(Protocol):
+    async def scan(self, data: bytes) -> ScanPayload: ...
+
+
+def crop_key(scan_id: uuid.UUID, index: int) -> str:
+    return f"scans/{scan_id}/card-{index:02d}.jpg"
+
+
+def overlay_key(scan_id: uuid.UUID) -> str:
+    return f"scans/{scan_id}/overlay.jpg"
+
+
+async def create_scan(session: AsyncSession, *, user_id: uuid.UUID, image_key: str) -> Scan:
+    image = await image_service.get_image(session, user_id=user_id, key=image_key)
+    if image.status != "ready":
+        raise ImageNotFound("the image upload is not complete yet")
+    scan = Scan(user_id=user_id, image_key=image.key)
+    session.add(scan)
+    await session.flush()
+    return scan
+
+
+async def get_scan(session: AsyncSession, *, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
+    scan = await session.get(Scan, scan_id)
+    if scan is None or scan.user_id != user_id:
+        raise ScanNotFound()
+    return scan
+
+
+def to_public(scan: Scan, *, storage: ObjectStorage, settings: Settings) -> ScanPublic:
+    result = scan.result or {}
+    ttl = settings.signed_url_ttl_s
+    cards = [
+        ScanCard(index=i, **card, crop_url=storage.presign_get(crop_key(scan.id, i), ttl))
+        for i, card in enumerate(result.get("cards", []))
+    ]
+    return ScanPublic(
+        id=scan.id,
+        status=scan.status,
+        image_key=scan.image_key,
+        attempts=scan.attempts,
+        error=scan.error,
+        width=result.get("width"),
+        height=result.get("height"),
+        cards=cards,
+        overlay_url=storage.presign_get(overlay_key(scan.id), ttl) if scan.status == "done" else None,
+        timings_ms=result.get("timings_ms", {}),
+        accepted_at=scan.accepted_at,
+        created_at=scan.created_at,
+        updated_at=scan.updated_at,
+    )
+
+
+async def accept_scan(
+    session: AsyncSession, *, user_id: uuid.UUID, scan_id: uuid.UUID, body: ScanAccept
+) -> tuple[list[InventoryItem], list[int]]:
+    """Add the scan's cards to the inventory, with the user's corrections, linked to the photo."""
+    scan = await get_scan(session, user_id=user_id, scan_id=scan_id)
+    if scan.status != "done":
+        raise Conflict(f"the scan is {scan.status}; only a finished scan can be accepted")
+    if scan.accepted_at is not None:
+        raise Conflict("this scan was already accepted")
+    cards: list[dict[str, Any]] = (scan.result or {}).get("cards", [])
+    corrections = {c.index: c for c in body.cards}
+    if unknown := sorted(i for i in corrections if i >= len(cards)):
+        raise UnprocessableContent(f"the scan found {len(cards)} cards; no card at index {unknown}")
+    items, skipped = [], []
+    for index, card in enumerate(cards):
+        fix = corrections.get(index)
+        if fix is not None and fix.skip:
+            skipped.append(index)
+            continue
+        printing_id = fix.printing_id if fix is not None and fix.printing_id else None
+        if printing_id is None:
+            if (card["tier"] == "POOR" and not body.include_poor) or not card.get("printing_id"):
+                skipped.append(index)  # not sure enough to add without a person's word
+                continue
+            printing_id = card["printing_id"]
+        condition = fix.condition if fix is not None and fix.condition else card["grade"]["condition"]
+        item = await inventory_service.create_item(
+            session,
+            user_id=user_id,
+            data=InventoryCreate(
+                printing_id=printing_id,
+                condition=condition,
+                quantity=fix.quantity if fix is not None else 1,
+                tags=fix.tags if fix is not None else [],
+                source_image_key=scan.image_key,
+                notes=f"scan {scan.id} card {index}",
+            ),
+        )
+        items.append(item)
+    scan.accepted_at = utcnow()
+    session.add(scan)
+    await session.flush()
+    return items, skipped
+
+
+class ScanWorker:
+    """Runs this replica's share of the scan jobs (at most ``settings.scan_concurrency`` at once)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AsyncSession],
+        storage: ObjectStorage,
+        events: EventBus,
+        settings: Settings,
+        scanner: Callable[[], Awaitable[Scanner]],
+    ) -> None:
+        self.sessions = sessions
+        self.storage = storage
+        self.events = events
+        self.settings = settings
+        self._scanner = scanner
+        self._slots = asyncio.Semaphore(settings.scan_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[uuid.UUID] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._sweeper, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def submit(self, scan_id: uuid.UUID) -> None:
+        if scan_id in self._running:
+            return
+        self._running.add(scan_id)
+        task = asyncio.create_task(self._run(scan_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                for scan_id in await self.claimable():
+                    self.submit(scan_id)
+            await asyncio.sleep(self.settings.scan_sweep_s)
+
+    async def claimable(self) -> list[uuid.UUID]:
+        """Jobs nobody is running: queued, or running under a lease that ran out (a lost replica)."""
+        async with self.sessions() as session:
+            rows = await session.exec(
+                select(Scan.id)
+                .where(
+                    or_(
+                        col(Scan.status) == "queued",
+                        (col(Scan.status) == "running") & (col(Scan.lease_until) < utcnow()),
+                    )
+                )
+                .order_by(col(Scan.created_at))
+                .limit(50)
+            )
+            return list(rows.all())
+
+    async def _claim(self, session: AsyncSession, scan_id: uuid.UUID) -> bool:
+        now = utcnow()
+        claimed = await session.exec(
+            update(Scan)
+            .where(
+                col(Scan.id) == scan_id,
+                or_(col(Scan.status) == "queued", (col(Scan.status) == "running") & (col(Scan.lease_until) < now)),
+            )
+            .values(
+                status="running",
+                lease_until=now + timedelta(seconds=self.settings.scan_lease_s),
+                attempts=col(Scan.attempts) + 1,
+                updated_at=now,
+            )
+        )
+        await session.commit()
+        return bool(claimed.rowcount)
+
+    async def _run(self, scan_id: uuid.UUID) -> None:
+        try:
+            async with self._slots, self.sessions() as session:
+                if not await self._claim(session, scan_id):
+                    return
+                scan = await session.get(Scan, scan_id)
+                if scan is None:
+                    return
+                channel = f"user:{scan.user_id}"
+                await self.events.publish(channel, {"type": "scan.progress", "id": str(scan_id), "stage": "started"})
+                try:
+                    data = await self.storage.get(image_service.original_key(scan.image_key))
+                    scanner = await self._scanner()
+                    payload = await scanner.scan(data)
+                    for index, crop in enumerate(payload.crops):
+                        await self.storage.put(crop_key(scan_id, index), crop, "image/jpeg")
+                    await self.storage.put(overlay_key(scan_id), payload.overlay, "image/jpeg")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the job fails or waits for another try; the server stays up
+                    log.exception("scan %s failed (attempt %s)", scan_id, scan.attempts)
+                    final = scan.attempts >= self.settings.scan_max_attempts
+                    scan.status = "failed" if final else "queued"
+                    scan.error = f"{type(exc).__name__}: {exc}"[:500]
+                    scan.updated_at = utcnow()
+                    session.add(scan)
+                    await session.commit()
+                    if final:
+                        await self.events.publish(
+                            channel, {"type": "scan.failed", "id": str(scan_id), "error": scan.error}
+                        )
+                    return
+                scan.status, scan.result, scan.error = "done", payload.result, None
+                scan.lease_until, scan.updated_at = None, utcnow()
+                session.add(scan)
+                await session.commit()
+                tiers = [c["tier"] for c in payload.result["cards"]]
+                await self.events.publish(
+                    channel,
+                    {
+                        "type": "scan.completed",
+                        "id": str(scan_id),
+                        "cards": len(tiers),
+                        "tiers": {t: tiers.count(t) for t in ("GOOD", "FAIR", "POOR")},
+                    },
+                )
+        finally:
+            self._running.discard(scan_id)
