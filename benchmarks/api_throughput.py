@@ -210,7 +210,19 @@ def main() -> None:
         stop(uvicorn)
     port = free_port()
     serve = start(
-        [sys.executable, "-m", "serve_app.cli", "serve", "--port", str(port), "--no-demo", "--max-replicas", "1"], env
+        [
+            sys.executable,
+            "-m",
+            "serve_app.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--no-demo",
+            "--max-replicas",
+            "1",
+            "--no-scans",
+        ],
+        env,
     )
     try:
         print("measuring Ray Serve ...", flush=True)

@@ -70,6 +70,9 @@ def serve(
     min_replicas: Annotated[int, typer.Option()] = 1,
     max_replicas: Annotated[int, typer.Option()] = 2,
     demo: Annotated[bool, typer.Option(help="load the catalogs and demo user when missing")] = True,
+    scans: Annotated[bool, typer.Option(help="deploy the model deployments and the scan pipeline")] = True,
+    device: Annotated[str, typer.Option(help="model execution: auto, cpu, cuda or tensorrt")] = "auto",
+    gpus_per_model: Annotated[float, typer.Option(help="GPU fraction for each model deployment")] = 0.0,
 ) -> None:
     """Start the Serve application: embedded local Ray by default, or deploy onto a cluster."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -83,7 +86,7 @@ def serve(
     import ray
     from ray import serve as ray_serve
 
-    from serve_app.app import AppArgs, build_app
+    from serve_app.app import AppArgs, ModelArgs, build_app
 
     ray.init(
         address=address,
@@ -97,7 +100,22 @@ def serve(
         console.print("[yellow]no CARDVAULT_REDIS_URL: running one ingress replica[/yellow]")
         min_replicas = max_replicas = 1
     ray_serve.run(
-        build_app(AppArgs(min_replicas=min_replicas, max_replicas=max_replicas)), name="cardvault", route_prefix="/"
+        build_app(
+            AppArgs(
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+                scans=scans,
+                models=ModelArgs(
+                    device=device,
+                    detector_gpus=gpus_per_model,
+                    identifier_gpus=gpus_per_model,
+                    grader_gpus=gpus_per_model,
+                    ocr_gpus=gpus_per_model,
+                ),
+            )
+        ),
+        name="cardvault",
+        route_prefix="/",
     )
     console.print(f"[green]CardVault is serving at http://{host}:{port}[/green]  (API docs: /docs)")
     if address is not None:

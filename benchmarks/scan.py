@@ -1,0 +1,239 @@
+"""Scan latency, throughput and accuracy through HTTP, against the Ray Serve application.
+
+    .venv/bin/python benchmarks/scan.py [--requests 20] [--seconds 20] [--concurrency 4]
+        [--scenes datasets/heldout-s1001 --limit 100] [--device auto]
+
+Starts ``cardvault serve`` (the embedded default with the model deployments), then:
+
+1. latency: 1-card and 9-card photos (held-out sets, a table and a binder page) posted one at a
+   time; p50/p95 from POST to the finished result (polling), and the server's time per stage;
+2. throughput: ``--concurrency`` clients posting 9-card photos for ``--seconds``: cards/s;
+3. accuracy (``--scenes``, repeatable): every photo of a synthetic scene set through the API,
+   matched to its labels (IoU >= 0.5): detection recall/precision, identification top-1 with
+   OCR fusion (card, and card + finish), the share and precision of each tier, overall grade
+   within +-1 and MAE, TCG condition agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_throughput import EMAIL, PASSWORD, ROOT, free_port, login, prepare, start, stop, wait_ready
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def photos(cards: int, count: int, seed: int) -> list[bytes]:
+    """``count`` JPEG photos of ``cards`` held-out cards each (table for 1, binder page for 9)."""
+    from pipelines.catalog_sources import load_catalog
+    from pipelines.render.backgrounds import HELD_OUT_STYLES
+    from pipelines.render.scenes import compose
+    from pipelines.scene_dataset import printing_pool
+
+    catalogs = [load_catalog(g, DATA / f"{g}_cards.json.gz") for g in ("pokemon", "fab")]
+    pool = printing_pool(catalogs, "heldout")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        specs = [pool[int(i)] for i in rng.choice(len(pool), cards, replace=False)]
+        scene = compose(specs, rng, layout="table" if cards == 1 else "binder", styles=HELD_OUT_STYLES, negatives=0)
+        buffer = io.BytesIO()
+        scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+async def scan(
+    http: aiohttp.ClientSession, url: str, data: bytes, poll_s: float = 0.01
+) -> tuple[float, dict[str, Any]]:
+    start = time.perf_counter()
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="photo.jpg", content_type="image/jpeg")
+    async with http.post(f"{url}/api/v1/scans", data=form) as response:
+        if response.status != 202:
+            raise RuntimeError(f"POST /scans: {response.status} {await response.text()}")
+        location = (await response.json())["url"]
+    while True:
+        async with http.get(url + location) as response:
+            body = await response.json()
+        if body["status"] in ("done", "failed"):
+            return (time.perf_counter() - start) * 1000, body
+        await asyncio.sleep(poll_s)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def latency(url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
+    print(f"\n{'photo':<10} {'n':>3} | {'p50 ms':>7} {'p95 ms':>7} | server median ms per stage")
+    print("-" * 100)
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for cards in (1, 9):
+            images = photos(cards, args.requests + 2, seed=cards)
+            for image in images[:2]:  # warm-up
+                await scan(http, url, image)
+            times, stages = [], []
+            for image in images[2:]:
+                elapsed, body = await scan(http, url, image)
+                times.append(elapsed)
+                stages.append(body["timings_ms"])
+            keys = [k for k in stages[0] if k != "total"] + ["total"]
+            per_stage = "  ".join(f"{k} {statistics.median(s.get(k, 0) for s in stages):.0f}" for k in keys)
+            print(
+                f"{cards}-card{'':<4} {len(times):>3} | {pct(times, 0.5):>7.0f} {pct(times, 0.95):>7.0f} | {per_stage}"
+            )
+
+
+async def throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
+    images = photos(9, 8, seed=99)
+    found = 0
+    done = 0
+    async with aiohttp.ClientSession(headers=headers) as http:
+        stop_at = time.monotonic() + args.seconds
+
+        async def client(k: int) -> None:
+            nonlocal found, done
+            i = k
+            while time.monotonic() < stop_at:
+                _, body = await scan(http, url, images[i % len(images)], poll_s=0.05)
+                found += len(body["cards"])
+                done += 1
+                i += args.concurrency
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(args.concurrency)))
+        seconds = time.perf_counter() - start
+    print(
+        f"\nthroughput: {args.concurrency} clients x 9-card photos for {seconds:.1f} s: "
+        f"{done / seconds:.2f} photos/s, {found / seconds:.1f} cards/s"
+    )
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+async def accuracy(url: str, headers: dict[str, str], scenes: Path, limit: int) -> dict[str, float]:
+    entries = [json.loads(line) for line in (scenes / "manifest.jsonl").read_text().splitlines()][:limit]
+    tp = fp = fn = 0
+    rows: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for entry in entries:
+            _, body = await scan(http, url, (scenes / entry["image"]).read_bytes(), poll_s=0.05)
+            truth = [c for c in entry["cards"] if c["visible"] >= 0.3]
+            used: set[int] = set()
+            for card in body["cards"]:
+                overlaps = [(_iou(card["box"], t["box"]), k) for k, t in enumerate(truth) if k not in used]
+                best = max(overlaps, default=(0.0, -1))
+                if best[0] < 0.5:
+                    fp += 1
+                    continue
+                used.add(best[1])
+                tp += 1
+                t = truth[best[1]]
+                top = card["candidates"][0] if card["candidates"] else None
+                card_id = t["printing_id"].split(":")[0]
+                rows.append(
+                    {
+                        "ok": top is not None and top["card_id"] == card_id,
+                        "printing_ok": card["printing_id"] == t["printing_id"]
+                        or (top is not None and top["card_id"] == card_id and card["finish"] == t["finish"]),
+                        "tier": card["tier"],
+                        "grade_error": abs(card["grade"]["overall"] - t["grades"]["overall"]),
+                        "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
+                    }
+                )
+            fn += len(truth) - len(used)
+    ok = np.array([r["ok"] for r in rows])
+    tiers = np.array([r["tier"] for r in rows])
+    errors = np.array([r["grade_error"] for r in rows])
+    result = {
+        "photos": float(len(entries)),
+        "cards_labelled": float(tp + fn),
+        "detection_recall@0.5": tp / max(tp + fn, 1),
+        "detection_precision@0.5": tp / max(tp + fp, 1),
+        "identification_top1": float(ok.mean()) if len(ok) else float("nan"),
+        "printing_top1": float(np.mean([r["printing_ok"] for r in rows])) if rows else float("nan"),
+        "grade_within_1": float((errors <= 1).mean()) if len(errors) else float("nan"),
+        "grade_mae": float(errors.mean()) if len(errors) else float("nan"),
+        "condition_agreement": float(np.mean([r["condition_ok"] for r in rows])) if rows else float("nan"),
+    }
+    for tier in ("GOOD", "FAIR", "POOR"):
+        chosen = tiers == tier
+        result[f"{tier}_share"] = float(chosen.mean()) if len(tiers) else float("nan")
+        result[f"{tier}_precision"] = float(ok[chosen].mean()) if chosen.any() else float("nan")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20, help="photos per latency cell")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--scenes", type=Path, action="append", default=[])
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cardvault-scan-bench-"))
+    env = {
+        **os.environ,
+        "CARDVAULT_DATA_DIR": str(tmp),
+        "CARDVAULT_CATALOG_DIR": str(DATA),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "CARDVAULT_MASTER_KEY": "YmVuY2htYXJrLWtleS1iZW5jaG1hcmsta2V5LTEyMzQ=",
+        "CARDVAULT_LOG_LEVEL": "WARNING",
+        "CARDVAULT_DEMO_DATA": "false",
+        "CARDVAULT_MODELS_DEVICE": args.device,
+        "CARDVAULT_RATE_LIMIT_IP_CAPACITY": "1000000000",
+        "CARDVAULT_RATE_LIMIT_USER_CAPACITY": "1000000000",
+        "CARDVAULT_RATE_LIMIT_IP_REFILL_PER_S": "1000000",
+        "CARDVAULT_RATE_LIMIT_USER_REFILL_PER_S": "1000000",
+    }
+    print("preparing data (full catalogs) ...", flush=True)
+    prepare(env)
+    port = free_port()
+    command = ["serve", "--port", str(port), "--no-demo", "--device", args.device]
+    server = start([sys.executable, "-m", "serve_app.cli", *command], env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_ready(url, patience_s=300))
+
+        async def run() -> None:
+            headers = {"Authorization": f"Bearer {await login(url)}"}
+            if not args.skip_latency:
+                await latency(url, headers, args)
+                await throughput(url, headers, args)
+            for scenes in args.scenes:
+                result = await accuracy(url, headers, scenes, args.limit)
+                print(f"\naccuracy through the API on {scenes} (first {args.limit} photos)")
+                for key, value in result.items():
+                    print(f"  {key:<26} {value:.4f}")
+
+        asyncio.run(run())
+    finally:
+        stop(server)
+    print(f"\nmachine: {os.cpu_count()} CPUs, device {args.device}; user {EMAIL}/{PASSWORD}")
+
+
+if __name__ == "__main__":
+    main()

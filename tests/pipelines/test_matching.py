@@ -1,0 +1,58 @@
+"""Identification fusion: OCR'd name and collector line, embedding neighbours, tiers."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.matching import CatalogMatcher, parse_collector, parse_name, pick_printing
+from pipelines.catalog_sources import Catalog
+
+
+@pytest.fixture(scope="module")
+def matcher(catalogs: list[Catalog]) -> CatalogMatcher:
+    return CatalogMatcher(catalogs)
+
+
+def test_parsing_what_ocr_reads() -> None:
+    assert parse_name("ChinchouHP6o ") == "chinchou"
+    assert parse_name("Charizard ex HP330") == "charizard ex"
+    found = parse_collector("G PAF EN 054/091 ★")
+    assert (found["number"], found["total"]) == ("54", 91) and "PAF" in found["tokens"]
+    assert parse_collector("MST131 R")["identifier"] == "MST131"
+    assert parse_collector("")["tokens"] == set()
+
+
+def test_name_and_collector_line_identify_a_card_without_its_art(matcher: CatalogMatcher) -> None:
+    # a real photo: its art is not in the index, the embedding's neighbours are all wrong
+    wrong = [("base1-1", 0.31), ("sv2-5", 0.30)]
+    pikachu = [c for c in matcher.cards if c.set_id == "base1" and c.name == "Pikachu"][0]
+    match = matcher.match(wrong, name_text="PikachuHP40", collector_text=f"{pikachu.number}/102 •")
+    assert match.candidates[0].card.card_id == pikachu.card_id
+    assert match.tier == "GOOD" and match.candidates[0].confidence > 0.95
+
+
+def test_typos_and_same_name_reprints(matcher: CatalogMatcher) -> None:
+    charmanders = [c for c in matcher.cards if c.name == "Charmander"]
+    assert len(charmanders) >= 2  # several sets print one
+    target = charmanders[-1]
+    match = matcher.match([], name_text="Charrnander HP70", collector_text=f"EN {target.number}/{target.printed_total}")
+    assert match.candidates[0].card.card_id == target.card_id
+
+
+def test_embedding_alone_is_fair_at_best_and_disagreement_is_not_good(matcher: CatalogMatcher) -> None:
+    card = matcher.cards[10]
+    alone = matcher.match([(card.card_id, 0.9), (matcher.cards[11].card_id, 0.5)])
+    assert alone.candidates[0].card.card_id == card.card_id and alone.tier != "GOOD"
+    other = matcher.cards[200]
+    conflict = matcher.match([(card.card_id, 0.62)], name_text=other.name, collector_text="")
+    assert conflict.tier != "GOOD"
+    assert matcher.match([], "", "").tier == "POOR"
+
+
+def test_fab_identifier_and_finish(matcher: CatalogMatcher) -> None:
+    card = next(c for c in matcher.cards if c.game == "fab" and len(c.printings) > 1)
+    match = matcher.match([], name_text=card.name, collector_text=f"{card.card_id} R")
+    assert match.candidates[0].card.card_id == card.card_id
+    finishes = {f for _, f in card.printings}
+    for finish in finishes:
+        assert pick_printing(card, finish)[1] == finish
