@@ -20,6 +20,7 @@ from models.grading import INPUT_H as GRADER_H
 from models.grading import INPUT_W as GRADER_W
 from models.grading import CardGrader
 from models.identify import INPUT_H, INPUT_W, CardIdentifier, Identification, providers_for
+from models.ocr import TextLine
 from models.scan import ModelPaths
 
 BATCH_WAIT_S = 0.004
@@ -80,14 +81,14 @@ class OCRDeployment:
     def __init__(self, device: str = "auto", max_batch: int = 16) -> None:
         from models.ocr import CardOCR
 
-        self.ocr = CardOCR(device=device, batch=32)
-        self.recognize.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
-        self.ocr.recognize([np.full((48, 320, 3), 255, np.uint8)])
+        self.ocr = CardOCR(device=device)
+        self.read_strips.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.ocr.read_strips([np.full((120, 630, 3), 255, np.uint8)])
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
-    async def recognize(self, requests: list[list[np.ndarray]]) -> list[list[tuple[str, float]]]:
+    async def read_strips(self, requests: list[list[np.ndarray]]) -> list[list[list[TextLine]]]:
         flat = [crop for crops in requests for crop in crops]
-        lines = self.ocr.recognize(flat)
+        lines = self.ocr.read_strips(flat)
         out, start = [], 0
         for crops in requests:
             out.append(lines[start : start + len(crops)])

@@ -15,6 +15,7 @@ from ray import serve
 
 from models.detector import Detection
 from models.identify import Identification
+from models.ocr import TextLine
 from models.scan import ScanEngine, ScanPayload, scan_bytes
 
 
@@ -34,8 +35,8 @@ class HandleRunners:
         result: np.ndarray = await self.grader.grade.remote(batch)
         return result
 
-    async def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        result: list[tuple[str, float]] = await self.ocr.recognize.remote(crops)
+    async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]:
+        result: list[list[TextLine]] = await self.ocr.read_strips.remote(crops)
         return result
 
 

@@ -37,18 +37,23 @@ class Centering:
         return f"{round(lr * 100)}/{round((1 - lr) * 100)} LR, {round(tb * 100)}/{round((1 - tb) * 100)} TB"
 
 
-def _border_run(profile: np.ndarray, border: np.ndarray, threshold: float, sustain: int, start: int) -> int | None:
-    distance = np.abs(profile - border).sum(-1)
-    off = distance > threshold
-    limit = len(off) // 3
-    for i in range(start, limit):
-        if off[i : i + sustain].all():
-            return i
-    return None
+def _border_runs(profiles: np.ndarray, border: np.ndarray, threshold: float, sustain: int, start: int) -> np.ndarray:
+    """For each line (rows of ``profiles``, (n, length, 3)), where the border ends: the first index
+    from ``start`` where the colour stays off the border colour for ``sustain`` pixels; NaN if the
+    first third of the line has none."""
+    off = (np.abs(profiles - border).sum(-1) > threshold).astype(np.int32)
+    limit = off.shape[1] // 3
+    windows = np.cumsum(np.pad(off, ((0, 0), (1, 0))), axis=1)
+    run = windows[:, sustain:] - windows[:, :-sustain]  # run[:, i] = off[:, i:i+sustain].sum()
+    hit = run[:, start:limit] == sustain
+    first: np.ndarray = np.argmax(hit, axis=1).astype(np.float64) + start
+    first[~hit.any(axis=1)] = np.nan
+    return first
 
 
 def measure_centering(card: Image.Image, *, threshold: float = 60.0, sustain: int = 6) -> Centering:
-    rgb = np.asarray(card.convert("RGB").resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR), np.float32)
+    card = card.convert("RGB")
+    rgb = np.asarray(card if card.size == (WIDTH, HEIGHT) else card.resize((WIDTH, HEIGHT)), np.float32)
     edge = 6  # skip the very edge: whitening and cut lines live there
     strip = np.concatenate(
         [
@@ -62,12 +67,13 @@ def measure_centering(card: Image.Image, *, threshold: float = 60.0, sustain: in
     rows = range(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
     cols = range(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
 
-    def widths(lines: list[np.ndarray]) -> float:
-        found = [w for line in lines if (w := _border_run(line, border, threshold, sustain, edge)) is not None]
-        return float(np.median(found)) if found else float("nan")
+    def widths(lines: np.ndarray) -> float:
+        found = _border_runs(lines, border, threshold, sustain, edge)
+        return float(np.nanmedian(found)) if not np.isnan(found).all() else float("nan")
 
-    left = widths([rgb[r] for r in rows])
-    right = widths([rgb[r, ::-1] for r in rows])
-    top = widths([rgb[:, c] for c in cols])
-    bottom = widths([rgb[::-1, c] for c in cols])
+    rows_ix, cols_ix = np.asarray(rows), np.asarray(cols)
+    left = widths(rgb[rows_ix])
+    right = widths(rgb[rows_ix, ::-1])
+    top = widths(rgb[:, cols_ix].transpose(1, 0, 2))
+    bottom = widths(rgb[::-1, cols_ix].transpose(1, 0, 2))
     return Centering(left, right, top, bottom)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -29,6 +30,9 @@ def rectify_card(
         raise ValueError("corners must be four (x, y) points")
     w, h = size
     flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
-    out_to_photo = homography(flat, quad)  # PIL maps output pixels back into the photo
-    coeffs = tuple(float(v) for v in (out_to_photo / out_to_photo[2, 2]).flatten()[:8])
-    return photo.convert("RGB").transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC)
+    out_to_photo = homography(flat, quad)  # maps output pixels back into the photo
+    source = np.asarray(photo.convert("RGB"))
+    warped = cv2.warpPerspective(
+        source, out_to_photo, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+    return Image.fromarray(warped)

@@ -26,7 +26,7 @@ from models.detector import CardDetector, Detection
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
 from models.matching import CatalogMatcher, pick_printing
-from models.ocr import CardOCR, CardText, bands, texts_of
+from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -37,7 +37,7 @@ class Runners(Protocol):
     async def detect(self, image: np.ndarray) -> list[Detection]: ...
     async def identify(self, batch: np.ndarray) -> list[Identification]: ...
     async def grade(self, batch: np.ndarray) -> np.ndarray: ...
-    async def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]: ...
+    async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]: ...
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ class LocalRunners:
     async def grade(self, batch: np.ndarray) -> np.ndarray:
         return await asyncio.to_thread(self.grader.subgrades, batch)
 
-    async def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        return await asyncio.to_thread(self.ocr.recognize, crops)
+    async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]:
+        return await asyncio.to_thread(self.ocr.read_strips, crops)
 
 
 def portrait_corners(corners: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ class ScanEngine:
         self.min_score = min_score
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
-        return texts_of(await self.runners.recognize(lines))
+        return texts_of(await self.runners.read_strips(lines))
 
     async def scan(self, image: Image.Image) -> ScanOutput:
         timings: dict[str, float] = {}
@@ -140,7 +140,7 @@ class ScanEngine:
         flipped = [c.rotate(180) for c in crops]
         ident_batch = np.stack([identifier_input(c) for c in crops + flipped])
         grade_batch = np.stack([grader_input(c) for c in crops])
-        lines = [band for c in crops for band in bands(np.asarray(c))]  # name and collector line of each card
+        lines = [s for c in crops for s in strips(np.asarray(c))]  # name and collector strips of each card
         timings["rectify"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         stage_times: dict[str, float] = {}
@@ -169,7 +169,7 @@ class ScanEngine:
             and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
         ]
         if turned:
-            reread = await self.read([band for i in turned for band in bands(np.asarray(flipped[i]))])
+            reread = await self.read([s for i in turned for s in strips(np.asarray(flipped[i]))])
             for i, text in zip(turned, reread, strict=True):
                 crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
                 quads[i] = np.roll(quads[i], 2, axis=0)

@@ -25,7 +25,7 @@ def test_parsing_what_ocr_reads() -> None:
 def test_name_and_collector_line_identify_a_card_without_its_art(matcher: CatalogMatcher) -> None:
     # a real photo: its art is not in the index, the embedding's neighbours are all wrong
     wrong = [("base1-1", 0.31), ("sv2-5", 0.30)]
-    pikachu = [c for c in matcher.cards if c.set_id == "base1" and c.name == "Pikachu"][0]
+    pikachu = next(c for c in matcher.cards if c.set_id == "base1" and c.name == "Pikachu")
     match = matcher.match(wrong, name_text="PikachuHP40", collector_text=f"{pikachu.number}/102 •")
     assert match.candidates[0].card.card_id == pikachu.card_id
     assert match.tier == "GOOD" and match.candidates[0].confidence > 0.95

@@ -27,7 +27,7 @@ def _free_port() -> int:
 def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog], ray_local: None) -> Iterator[str]:
     from ray import serve
 
-    from serve_app.app import AppArgs, build_app
+    from serve_app.app import AppArgs, ModelArgs, build_app
     from serve_app.db.engine import create_engine
     from serve_app.db.migrate import upgrade
     from serve_app.services.catalog_import import import_catalog
@@ -51,9 +51,11 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog],
     }
     overrides["master_key"] = settings.master_key.get_secret_value()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(AppArgs(num_cpus=0, settings=overrides, forward_env=False)), name="cardvault", route_prefix="/")
+    models = ModelArgs(num_cpus=0, device="cpu", max_replicas=1)
+    app = build_app(AppArgs(num_cpus=0, settings=overrides, forward_env=False, models=models))
+    serve.run(app, name="cardvault", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while time.time() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
@@ -93,3 +95,36 @@ def test_user_journey_over_http(serve_url: str) -> None:
         listing = http.get("/api/v1/inventory", headers=headers).json()
         assert [i["card"]["name"] for i in listing["items"]] == ["Sprigatito"]
         assert "cardvault_http_requests_total" in http.get("/metrics").text
+
+
+def test_scans_run_on_the_model_deployments(serve_url: str, catalogs: list[Catalog]) -> None:
+    """Three photos at once: the pipeline fans out to the four deployments, which batch them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.api.test_scans import _photo
+
+    with httpx.Client(base_url=serve_url, timeout=60) as http:
+        http.post(
+            "/api/v1/auth/register",
+            json={"email": "scan@example.com", "password": "scan over http", "display_name": "Scan"},
+        )
+        token = http.post("/api/v1/auth/token", data={"username": "scan@example.com", "password": "scan over http"})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        photos = [_photo(catalogs, ids, seed=20 + i) for i, ids in enumerate([["sv2-12"], ["base1-4"], ["sv4-5"]])]
+
+        def run(photo: bytes) -> dict:  # type: ignore[type-arg]
+            created = http.post("/api/v1/scans", files={"file": ("p.jpg", photo, "image/jpeg")}, headers=headers)
+            assert created.status_code == 202, created.text
+            for _ in range(600):
+                body = http.get(created.json()["url"], headers=headers).json()
+                if body["status"] in ("done", "failed"):
+                    return body  # type: ignore[no-any-return]
+                time.sleep(0.1)
+            raise AssertionError("scan did not finish")
+
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(run, photos))
+    assert all(r["status"] == "done" for r in results), [r["error"] for r in results]
+    assert [len(r["cards"]) for r in results] == [1, 1, 1]
+    found = [r["cards"][0]["candidates"][0]["card_id"] for r in results]
+    assert sum(f == want for f, want in zip(found, ["sv2-12", "base1-4", "sv4-5"], strict=True)) >= 2, found

@@ -1,0 +1,171 @@
+"""Scans through the API: photo in, identified and graded cards out, into the inventory.
+
+The models are the shipped ones (``models/``) running in process; the photos are composed from
+held-out-style surfaces with cards of the test catalog's sets, so every answer can be checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.catalog_sources import Catalog
+from pipelines.render.backgrounds import HELD_OUT_STYLES
+from pipelines.render.card_face import face_spec
+from pipelines.render.scenes import compose
+from tests.api.test_images import _png_bomb
+from tests.factories import ApiUser
+
+CARDS = ["sv2-12", "base1-4", "sv4-5"]
+
+
+def _photo(catalogs: list[Catalog], card_ids: list[str], seed: int, layout: str = "table") -> bytes:
+    specs = []
+    for catalog in catalogs:
+        sets = {s.id: s for s in catalog.sets}
+        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in card_ids]
+    scene = compose(specs, np.random.default_rng(seed), layout=layout, styles=HELD_OUT_STYLES, negatives=0)
+    buffer = io.BytesIO()
+    scene.image.convert("RGB").save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def _wait(client: httpx.AsyncClient, user: ApiUser, scan_id: str, patience_s: float = 120) -> dict:
+    for _ in range(int(patience_s / 0.1)):
+        body = (await client.get(f"/api/v1/scans/{scan_id}", headers=user.headers)).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"scan {scan_id} did not finish")
+
+
+@pytest.mark.timeout(300)
+async def test_scan_identifies_grades_and_accepts(
+    client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser, catalogs: list[Catalog]
+) -> None:
+    photo = _photo(catalogs, CARDS, seed=5)
+    created = await client.post(
+        "/api/v1/scans", files={"file": ("table.jpg", photo, "image/jpeg")}, headers=alice.headers
+    )
+    assert created.status_code == 202, created.text
+    scan_id = created.json()["id"]
+    assert created.headers["location"] == f"/api/v1/scans/{scan_id}"
+    body = await _wait(client, alice, scan_id)
+    assert body["status"] == "done", body["error"]
+    cards = body["cards"]
+    assert len(cards) == 3
+    found = {c["candidates"][0]["card_id"] for c in cards if c["candidates"]}
+    assert len(found & set(CARDS)) >= 2, [(c["candidates"][:1], c["ocr"]) for c in cards]
+    for card in cards:
+        assert len(card["corners"]) == 4 and len(card["box"]) == 4
+        assert card["tier"] in ("GOOD", "FAIR", "POOR")
+        grade = card["grade"]
+        assert 1 <= grade["overall"] <= 10 and grade["condition"] in ("NM", "LP", "MP", "HP", "DMG")
+        assert {"centering", "corners", "edges", "surface"} <= set(grade)
+        crop = await client.get(_path(card["crop_url"]))
+        assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+        with Image.open(io.BytesIO(crop.content)) as image:
+            assert image.size == (315, 440)
+    overlay = await client.get(_path(body["overlay_url"]))
+    assert overlay.status_code == 200 and overlay.content[:2] == b"\xff\xd8"
+    assert body["timings_ms"]["total"] > 0 and "detect" in body["timings_ms"]
+
+    # someone else's scan does not exist for them
+    assert (await client.get(f"/api/v1/scans/{scan_id}", headers=bob.headers)).status_code == 404
+    assert (await client.post(f"/api/v1/scans/{scan_id}/accept", headers=bob.headers)).status_code == 404
+
+    # accept: the first card corrected by hand, the second skipped, the rest as identified
+    fix = next(c for c in catalogs[0].cards if c.id == "base1-4").printings[0].id
+    accepted = await client.post(
+        f"/api/v1/scans/{scan_id}/accept",
+        json={
+            "cards": [{"index": 0, "printing_id": fix, "condition": "LP"}, {"index": 1, "skip": True}],
+            "include_poor": True,
+        },
+        headers=alice.headers,
+    )
+    assert accepted.status_code == 201, accepted.text
+    result = accepted.json()
+    assert 1 in result["skipped"]
+    items = result["items"]
+    assert items[0]["printing_id"] == fix and items[0]["condition"] == "LP"
+    assert all(item["source_image_key"] == body["image_key"] for item in items)
+    again = await client.post(f"/api/v1/scans/{scan_id}/accept", headers=alice.headers)
+    assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
+    bad_index = await client.post(
+        "/api/v1/scans", files={"file": ("t.jpg", photo, "image/jpeg")}, headers=alice.headers
+    )
+    second = await _wait(client, alice, bad_index.json()["id"])
+    wrong = await client.post(
+        f"/api/v1/scans/{second['id']}/accept", json={"cards": [{"index": 40}]}, headers=alice.headers
+    )
+    assert wrong.status_code == 422
+
+
+async def test_bad_photos_get_clear_errors_and_an_empty_photo_no_cards(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    def post(data: bytes, name: str = "x.jpg", kind: str = "image/jpeg") -> object:
+        return client.post("/api/v1/scans", files={"file": (name, data, kind)}, headers=alice.headers)
+
+    not_image = await post(b"%PDF-1.7 this is not a photo", "doc.pdf", "application/pdf")
+    assert not_image.status_code == 422 and not_image.headers["content-type"].startswith("application/problem+json")
+    buffer = io.BytesIO()
+    Image.new("RGB", (800, 600), (200, 30, 30)).save(buffer, "JPEG")
+    truncated = await post(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    assert truncated.status_code == 422
+    bomb = await post(_png_bomb(), "bomb.png", "image/png")
+    assert bomb.status_code == 413
+    neither = await client.post("/api/v1/scans", headers=alice.headers)
+    assert neither.status_code == 400
+    missing = await client.post("/api/v1/scans", data={"image_key": uuid.uuid4().hex}, headers=alice.headers)
+    assert missing.status_code == 404
+    # a photo of a plain surface: the scan succeeds and finds nothing
+    rng = np.random.default_rng(0)
+    noise = (rng.normal(120, 25, (960, 1280, 3))).clip(0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG")
+    empty = await post(buffer.getvalue())
+    assert empty.status_code == 202
+    body = await _wait(client, alice, empty.json()["id"])
+    assert body["status"] == "done" and body["cards"] == []
+    assert (await client.get("/readyz")).status_code == 200  # the server stayed up
+
+
+async def test_scan_of_an_uploaded_image_key_and_live_events(
+    client: httpx.AsyncClient, alice: ApiUser, catalogs: list[Catalog]
+) -> None:
+    uploaded = await client.post(
+        "/api/v1/images",
+        files={"file": ("one.jpg", _photo(catalogs, ["sv3pt5-25"], seed=9), "image/jpeg")},
+        headers=alice.headers,
+    )
+    state = client._transport.app.state.cardvault  # type: ignore[attr-defined]
+    events = []
+
+    async def listen() -> None:
+        async for event in state.events.subscribe(f"user:{alice.id}"):
+            events.append(event)
+            if event["type"] == "scan.completed":
+                return
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.05)
+    created = await client.post("/api/v1/scans", data={"image_key": uploaded.json()["key"]}, headers=alice.headers)
+    assert created.status_code == 202, created.text
+    await asyncio.wait_for(listener, 120)
+    assert [e["type"] for e in events][:1] == ["scan.progress"] and events[-1]["cards"] == 1
+    body = await _wait(client, alice, created.json()["id"])
+    assert body["cards"][0]["candidates"][0]["card_id"] == "sv3pt5-25"
