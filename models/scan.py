@@ -25,7 +25,7 @@ from models.centering import HEIGHT, WIDTH
 from models.detector import CardDetector, Detection
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
-from models.matching import CatalogMatcher, pick_printing
+from models.matching import CatalogMatcher, Match, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
 
@@ -118,10 +118,24 @@ class ScanOutput:
 
 
 class ScanEngine:
-    def __init__(self, runners: Runners, matcher: CatalogMatcher, *, min_score: float = 0.5) -> None:
+    def __init__(
+        self, runners: Runners, matcher: CatalogMatcher, *, min_score: float = 0.4, sure_score: float = 0.75
+    ) -> None:
         self.runners = runners
         self.matcher = matcher
         self.min_score = min_score
+        self.sure_score = sure_score
+
+    def is_card(self, detection: Detection, match: Match) -> bool:
+        """A detection the detector is unsure of stays only if the card itself vouches for it: a
+        catalog name or collector number read on it, or art the index recognises. A booster
+        wrapper, a box or a patch of carpet has none of these."""
+        if detection.score >= self.sure_score:
+            return True
+        if not match.candidates:
+            return False
+        evidence = match.candidates[0].evidence
+        return evidence["name"] >= 0.85 or evidence["number"] > 0 or evidence["embedding"] >= 0.6
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))
@@ -177,6 +191,8 @@ class ScanEngine:
         for i, detection in enumerate(detections):
             identity, text = identities[i], texts[i]
             match = self.matcher.match(identity.neighbours, text.name, text.collector)
+            if not self.is_card(detection, match):
+                continue
             grade = combine(subgrades[i], crops[i])
             printing_id = None
             finish = identity.finish
