@@ -28,3 +28,20 @@ def test_detector_notebook_runs(tmp_path: Path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert (tmp_path / "runs" / "detector" / "weights").exists()
     assert (tmp_path / "scenes" / "data.yaml").exists()
+
+
+def test_identifier_grader_notebook_runs(tmp_path: Path) -> None:
+    notebook = nbformat.read(NOTEBOOKS / "identifier_grader.ipynb", as_version=4)
+    os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
+    os.environ["CARDVAULT_NOTEBOOK_WORK"] = str(tmp_path)
+    try:
+        NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        ).execute()
+    finally:
+        os.environ.pop("CARDVAULT_NOTEBOOK_WORK", None)
+        os.environ.pop("CARDVAULT_CATALOG_DIR", None)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"], outputs
+    assert (tmp_path / "identifier" / "identifier.onnx").exists() and (tmp_path / "grader" / "grader.onnx").exists()
+    assert (tmp_path / "index.npz").exists()
