@@ -125,63 +125,20 @@ async def throughput(url: str, headers: dict[str, str], args: argparse.Namespace
     )
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 async def accuracy(url: str, headers: dict[str, str], scenes: Path, limit: int) -> dict[str, float]:
+    from pipelines.evaluate_scan import score_photo, summarise
+
     entries = [json.loads(line) for line in (scenes / "manifest.jsonl").read_text().splitlines()][:limit]
-    tp = fp = fn = 0
     rows: list[dict[str, Any]] = []
+    false_positives = missed = 0
     async with aiohttp.ClientSession(headers=headers) as http:
         for entry in entries:
             _, body = await scan(http, url, (scenes / entry["image"]).read_bytes(), poll_s=0.05)
-            truth = [c for c in entry["cards"] if c["visible"] >= 0.3]
-            used: set[int] = set()
-            for card in body["cards"]:
-                overlaps = [(_iou(card["box"], t["box"]), k) for k, t in enumerate(truth) if k not in used]
-                best = max(overlaps, default=(0.0, -1))
-                if best[0] < 0.5:
-                    fp += 1
-                    continue
-                used.add(best[1])
-                tp += 1
-                t = truth[best[1]]
-                top = card["candidates"][0] if card["candidates"] else None
-                card_id = t["printing_id"].split(":")[0]
-                rows.append(
-                    {
-                        "ok": top is not None and top["card_id"] == card_id,
-                        "printing_ok": card["printing_id"] == t["printing_id"]
-                        or (top is not None and top["card_id"] == card_id and card["finish"] == t["finish"]),
-                        "tier": card["tier"],
-                        "grade_error": abs(card["grade"]["overall"] - t["grades"]["overall"]),
-                        "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
-                    }
-                )
-            fn += len(truth) - len(used)
-    ok = np.array([r["ok"] for r in rows])
-    tiers = np.array([r["tier"] for r in rows])
-    errors = np.array([r["grade_error"] for r in rows])
-    result = {
-        "photos": float(len(entries)),
-        "cards_labelled": float(tp + fn),
-        "detection_recall@0.5": tp / max(tp + fn, 1),
-        "detection_precision@0.5": tp / max(tp + fp, 1),
-        "identification_top1": float(ok.mean()) if len(ok) else float("nan"),
-        "printing_top1": float(np.mean([r["printing_ok"] for r in rows])) if rows else float("nan"),
-        "grade_within_1": float((errors <= 1).mean()) if len(errors) else float("nan"),
-        "grade_mae": float(errors.mean()) if len(errors) else float("nan"),
-        "condition_agreement": float(np.mean([r["condition_ok"] for r in rows])) if rows else float("nan"),
-    }
-    for tier in ("GOOD", "FAIR", "POOR"):
-        chosen = tiers == tier
-        result[f"{tier}_share"] = float(chosen.mean()) if len(tiers) else float("nan")
-        result[f"{tier}_precision"] = float(ok[chosen].mean()) if chosen.any() else float("nan")
-    return result
+            matched, fp, fn = score_photo(body["cards"], entry["cards"])
+            rows += matched
+            false_positives += fp
+            missed += fn
+    return {"photos": float(len(entries))} | summarise(rows, false_positives, missed)
 
 
 def main() -> None:

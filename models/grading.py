@@ -33,6 +33,8 @@ class CardGrade:
     overall: float
     condition: str  # NM / LP / MP / HP / DMG
     centering_ratio: str | None  # as graders write it, e.g. "55/45 LR, 52/48 TB"
+    centering_lr: float | None = None  # left border's share of left + right
+    centering_tb: float | None = None  # top border's share of top + bottom
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,11 +44,21 @@ def combine(subgrades: np.ndarray, card: Image.Image) -> CardGrade:
     """The network's corners/edges/surface and the measured centering, through the rubric."""
     centering = measure_centering(card)
     if np.isnan([centering.left, centering.right, centering.top, centering.bottom]).any():
-        centering_value, ratio = 10.0, None  # borderless art: no frame to measure against
-    else:
-        centering_value, ratio = centering_grade(centering.left_share, centering.top_share), centering.ratio()
-    g = overall_grade(centering_value, *(float(v) for v in subgrades))
-    return CardGrade(g.centering, g.corners, g.edges, g.surface, g.overall, g.condition, ratio)
+        g = overall_grade(10.0, *(float(v) for v in subgrades))  # borderless art: no frame to measure
+        return CardGrade(g.centering, g.corners, g.edges, g.surface, g.overall, g.condition, None)
+    lr, tb = centering.left_share, centering.top_share
+    g = overall_grade(centering_grade(lr, tb), *(float(v) for v in subgrades))
+    return CardGrade(
+        g.centering,
+        g.corners,
+        g.edges,
+        g.surface,
+        g.overall,
+        g.condition,
+        centering.ratio(),
+        round(lr, 4),
+        round(tb, 4),
+    )
 
 
 class CardGrader:

@@ -48,7 +48,16 @@ def providers_for(device: str) -> list[str]:
 
 
 class CardIdentifier:
-    def __init__(self, onnx: Path, index: Path | None = None, *, device: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self,
+        onnx: Path,
+        index: Path | None = None,
+        *,
+        device: str = "auto",
+        threads: int = 0,
+        exact_limit: int = EXACT_LIMIT,
+    ) -> None:
+        self.exact_limit = exact_limit
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -64,7 +73,7 @@ class CardIdentifier:
         self.ids = ids
         self.vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         self._ann = None
-        if len(ids) > EXACT_LIMIT:
+        if len(ids) > self.exact_limit:
             from usearch.index import Index
 
             ann = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=32, expansion_search=128)

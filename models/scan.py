@@ -92,6 +92,7 @@ class ScannedCard:
     finish_confidence: float
     grade: dict[str, Any]
     ocr: dict[str, Any]
+    embedding: list[tuple[str, float]]  # the index's nearest reference faces, before fusion
     crop: Image.Image = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class ScannedCard:
             "finish_confidence": round(self.finish_confidence, 4),
             "grade": self.grade,
             "ocr": self.ocr,
+            "embedding": [[card_id, round(score, 4)] for card_id, score in self.embedding],
         }
 
 
@@ -217,6 +219,7 @@ class ScanEngine:
                         "collector": text.collector,
                         "collector_score": round(text.collector_score, 3),
                     },
+                    embedding=identity.neighbours[:3],
                     crop=crops[i],
                 )
             )

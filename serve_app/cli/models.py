@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -153,22 +153,60 @@ def evaluate(
     detector: Annotated[Path, typer.Option(help="detector ONNX")] = Path("models/detector/detector.onnx"),
     imgsz: int = 416,
     limit: Annotated[int | None, typer.Option(help="evaluate the first N images only")] = None,
+    pipeline: Annotated[
+        bool, typer.Option(help="also run the whole scan (identify, grade, OCR, fuse) in process and score it")
+    ] = False,
 ) -> None:
     """Measure the models on held-out synthetic scenes and print a table."""
     from pipelines.evaluate_detector import evaluate_detector
 
     with console.status("evaluating the detector"):
         result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit)
+    if pipeline:
+        with console.status("running the whole scan on every photo"):
+            result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit).items()}
     targets = {
         "precision@0.5": ">= 0.99",
         "recall@0.5": ">= 0.99",
         "corner_error_pct_of_diagonal": "<= 1.5",
         "centering_error_points": "<= 2",
+        "scan.identification_top1": ">= 0.98 (embedding alone), >= 0.995 fused",
+        "scan.GOOD_precision": ">= 0.998",
+        "scan.grade_within_1": ">= 0.90",
+        "scan.centering_error_points": "<= 2",
     }
     console.print(f"{'metric':<32} {'value':>10}  target")
     for key, value in result.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         console.print(f"{key:<32} {shown:>10}  {targets.get(key, '')}")
+
+
+def _evaluate_pipeline(scenes: Path, limit: int | None) -> dict[str, float]:
+    """The in-process scan engine (shipped models) over a scene set, scored against its labels."""
+    import asyncio
+    import json
+    import statistics
+
+    from models.scan import LocalRunners, ScanEngine, scan_bytes
+    from pipelines.evaluate_scan import score_photo, summarise
+    from serve_app.services.scanner import load_matcher
+
+    engine = ScanEngine(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
+    entries = [json.loads(line) for line in (scenes / "manifest.jsonl").read_text().splitlines()][:limit]
+    rows: list[dict[str, Any]] = []
+    false_positives = missed = 0
+    timings: dict[str, list[float]] = {}
+    for entry in entries:
+        payload = asyncio.run(scan_bytes(engine, (scenes / entry["image"]).read_bytes()))
+        matched, fp, fn = score_photo(payload.result["cards"], entry["cards"])
+        rows += matched
+        false_positives += fp
+        missed += fn
+        for stage, ms in payload.result["timings_ms"].items():
+            timings.setdefault(stage, []).append(ms)
+    result = summarise(rows, false_positives, missed)
+    result.update({f"median_ms.{k}": statistics.median(v) for k, v in timings.items()})
+    return result
 
 
 @dataset_app.command("scenes")

@@ -35,6 +35,7 @@ class ScanCard(BaseModel):
     finish_confidence: float
     grade: dict[str, Any] = Field(description="centering/corners/edges/surface subgrades, overall, TCG condition")
     ocr: dict[str, Any]
+    embedding: list[tuple[str, float]] = Field(default_factory=list, description="nearest reference faces")
     crop_url: str | None = None
 
 

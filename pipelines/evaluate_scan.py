@@ -1,0 +1,85 @@
+"""Score scan results against a synthetic scene set's labels (in process or through the API).
+
+A found card matches the labelled card its box overlaps most (IoU >= 0.5, each label once).
+Per matched card: identification (the first candidate's card id; in the top five), the finish,
+the tier, the overall grade against the rubric's, the TCG condition and the measured centering
+against the centering the card was rendered with (fully visible cards only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MIN_VISIBLE = 0.3
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
+    """Rows for matched cards, plus the counts of false positives and missed labelled cards."""
+    truth = [c for c in labels if c["visible"] >= MIN_VISIBLE]
+    used: set[int] = set()
+    rows, false_positives = [], 0
+    for card in sorted(found, key=lambda c: -c.get("detection_score", 0)):
+        overlaps = [(_iou(card["box"], t["box"]), k) for k, t in enumerate(truth) if k not in used]
+        best = max(overlaps, default=(0.0, -1))
+        if best[0] < 0.5:
+            false_positives += 1
+            continue
+        used.add(best[1])
+        t = truth[best[1]]
+        card_id = t["printing_id"].split(":")[0]
+        ids = [c["card_id"] for c in card["candidates"]]
+        row = {
+            "top1": bool(ids) and ids[0] == card_id,
+            "top5": card_id in ids[:5],
+            "embedding_top1": bool(card.get("embedding")) and card["embedding"][0][0] == card_id,
+            "finish_ok": card["finish"] == t["finish"].removeprefix("first_edition_"),
+            "tier": card["tier"],
+            "grade_error": abs(card["grade"]["overall"] - t["grades"]["overall"]),
+            "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
+            "centering_error": None,
+        }
+        measured = card["grade"].get("centering_lr"), card["grade"].get("centering_tb")
+        if all(t["keypoint_visible"]) and None not in measured:
+            c = t["condition"]
+            row["centering_error"] = (
+                abs(measured[0] - c["centering_lr"]) * 100 + abs(measured[1] - c["centering_tb"]) * 100
+            ) / 2
+        rows.append(row)
+    return rows, false_positives, len(truth) - len(used)
+
+
+def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> dict[str, float]:
+    tp = len(rows)
+    top1 = np.array([r["top1"] for r in rows], bool)
+    tiers = np.array([r["tier"] for r in rows])
+    grade_errors = np.array([r["grade_error"] for r in rows], float)
+    centering = np.array([r["centering_error"] for r in rows if r["centering_error"] is not None], float)
+    nan = float("nan")
+    result = {
+        "cards_labelled": float(tp + missed),
+        "detection_recall@0.5": tp / max(tp + missed, 1),
+        "detection_precision@0.5": tp / max(tp + false_positives, 1),
+        "identification_top1": float(top1.mean()) if tp else nan,
+        "embedding_alone_top1": float(np.mean([r["embedding_top1"] for r in rows])) if tp else nan,
+        "identification_top5": float(np.mean([r["top5"] for r in rows])) if tp else nan,
+        "printing_top1": float(np.mean([r["top1"] and r["finish_ok"] for r in rows])) if tp else nan,
+        "finish_accuracy": float(np.mean([r["finish_ok"] for r in rows])) if tp else nan,
+        "grade_within_1": float((grade_errors <= 1).mean()) if tp else nan,
+        "grade_mae": float(grade_errors.mean()) if tp else nan,
+        "condition_agreement": float(np.mean([r["condition_ok"] for r in rows])) if tp else nan,
+        "centering_error_points": float(centering.mean()) if len(centering) else nan,
+    }
+    for tier in ("GOOD", "FAIR", "POOR"):
+        chosen = tiers == tier
+        result[f"{tier}_share"] = float(chosen.mean()) if tp else nan
+        result[f"{tier}_precision"] = float(top1[chosen].mean()) if chosen.any() else nan
+    return result

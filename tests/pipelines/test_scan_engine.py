@@ -1,0 +1,81 @@
+"""The scan flow in process with the shipped models: detect, rectify, identify + grade + OCR, fuse."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.identify import CardIdentifier
+from models.matching import CatalogMatcher
+from models.scan import LocalRunners, ModelPaths, ScanEngine, portrait_corners, scan_bytes
+from pipelines.catalog_sources import Catalog
+from pipelines.render.backgrounds import HELD_OUT_STYLES
+from pipelines.render.card_face import face_spec
+from pipelines.render.scenes import compose
+
+
+@pytest.fixture(scope="module")
+def engine(catalogs: list[Catalog]) -> ScanEngine:
+    return ScanEngine(LocalRunners(device="cpu"), CatalogMatcher(catalogs))
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_corner_order_is_turned_to_portrait() -> None:
+    portrait = np.array([[0, 0], [63, 0], [63, 88], [0, 88]], float)
+    landscape_read = np.roll(portrait, 1, axis=0)  # TL labelled on the bottom-left corner
+    assert np.allclose(portrait_corners(portrait), portrait)
+    fixed = portrait_corners(landscape_read)
+    top = np.linalg.norm(fixed[1] - fixed[0])
+    assert top == pytest.approx(63)
+
+
+def test_scan_of_a_table_photo(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    wanted = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
+    specs = []
+    for catalog in catalogs:
+        sets = {s.id: s for s in catalog.sets}
+        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in wanted]
+    scene = compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0)
+    payload = asyncio.run(scan_bytes(engine, _jpeg(scene.image)))
+    cards = payload.result["cards"]
+    assert len(cards) >= 3 and len(payload.crops) == len(cards)
+    found = [c["candidates"][0]["card_id"] for c in cards if c["candidates"]]
+    assert len(set(found) & set(wanted)) >= 3, [(c["candidates"][:1], c["ocr"]) for c in cards]
+    good = [c for c in cards if c["tier"] == "GOOD"]
+    assert all(c["candidates"][0]["card_id"] in wanted for c in good)
+    for card in cards:
+        assert set(card["grade"]) >= {"centering", "corners", "edges", "surface", "overall", "condition"}
+        assert card["finish"] in ("normal", "holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil", "gold_foil")
+    assert Image.open(io.BytesIO(payload.overlay)).size == (1280, 960)
+    assert set(payload.result["timings_ms"]) >= {"detect", "rectify", "identify", "grade", "ocr", "fuse", "total"}
+
+
+def test_a_photo_of_no_cards_yields_none(engine: ScanEngine) -> None:
+    rng = np.random.default_rng(4)
+    blank = compose([], rng, layout="table", styles=HELD_OUT_STYLES, negatives=0)
+    assert asyncio.run(scan_bytes(engine, _jpeg(blank.image))).result["cards"] == []
+
+
+def test_ann_index_agrees_with_exact_search() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 64)).astype(np.float32)
+    ids = [f"card-{i}" for i in range(3000)]
+    exact = CardIdentifier(ModelPaths().identifier, device="cpu")
+    exact.set_index(ids, vectors)
+    ann = CardIdentifier(ModelPaths().identifier, device="cpu", exact_limit=1000)
+    ann.set_index(ids, vectors)
+    assert ann._ann is not None and exact._ann is None
+    queries = vectors[:200] + rng.normal(scale=0.3, size=(200, 64)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    a, e = ann.search(queries, k=5), exact.search(queries, k=5)
+    agree = np.mean([x[0][0] == y[0][0] for x, y in zip(a, e, strict=True)])
+    assert agree >= 0.98 and all(x[0][0] == f"card-{i}" for i, x in enumerate(e))
