@@ -209,6 +209,51 @@ def _evaluate_pipeline(scenes: Path, limit: int | None) -> dict[str, float]:
     return result
 
 
+@app.command("index")
+def index_command(
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="index only these set ids (repeat); default: every set")
+    ] = None,
+    identifier: Annotated[Path, typer.Option(help="identifier ONNX")] = MODELS_DIR / "identifier" / "identifier.onnx",
+    out: Annotated[Path, typer.Option(help="the index file the scan service loads")] = MODELS_DIR
+    / "identifier"
+    / "index.npz",
+) -> None:
+    """Embed the reference faces of the catalog's cards into the identifier's index.
+
+    A new set is added to identification by indexing it (``--set NEW``): the cards' faces are
+    embedded and merged into the existing index, replacing those cards' old entries. No retraining.
+    """
+    import numpy as np
+
+    from pipelines.render.card_face import face_spec
+    from pipelines.train.identifier import EmbeddingIndex, build_index, reference_specs
+
+    catalogs = _catalogs(get_settings().resolved_catalog_dir())
+    wanted = set(sets or [])
+    specs = []
+    for catalog in catalogs:
+        by_set = {s.id: s for s in catalog.sets}
+        for card in catalog.cards:
+            if (not wanted or card.set_id in wanted) and card.printings:
+                specs.append(face_spec(card, by_set.get(card.set_id), card.printings[0]))
+    if wanted and not specs:
+        raise typer.BadParameter(f"no cards in sets {sorted(wanted)}")
+    index = EmbeddingIndex(identifier)
+    if wanted and out.exists():
+        index.load(out)
+        keep = [i for i, card_id in enumerate(index.ids) if card_id not in {s.art_key for s in specs}]
+        index.ids, index.vectors = [index.ids[i] for i in keep], index.vectors[keep]
+    with _progress() as progress:
+        task = progress.add_task("embedding reference faces", total=len(specs))
+        build_index(index, reference_specs(specs), progress=lambda n: progress.advance(task, n))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    index.save(out)
+    console.print(
+        f"[green]{len(index.ids)} cards in {out} ({len(specs)} embedded now; dim {np.shape(index.vectors)[1]})[/green]"
+    )
+
+
 @dataset_app.command("scenes")
 def dataset_scenes(
     out: Annotated[Path, typer.Option(help="output folder (YOLO pose layout + manifest.jsonl)")],

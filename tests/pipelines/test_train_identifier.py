@@ -1,21 +1,28 @@
-"""The identifier pipeline at tiny scale: ArcFace training, ONNX export, retrieval through an index."""
+"""The identifier pipeline at tiny scale: ArcFace + finish head, ONNX export, retrieval, indexing."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+from typer.testing import CliRunner
 
 from pipelines.catalog_sources import Catalog
 from pipelines.scene_dataset import printing_pool
 from pipelines.train.identifier import (
+    FINISH_CLASSES,
     INPUT_H,
     INPUT_W,
+    EmbeddingIndex,
     IdentifierConfig,
     _model,
     evaluate_retrieval,
+    fast_view,
+    render_cache,
     train_identifier,
 )
+from tests.conftest import DATA
 
 
 def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_path: Path) -> None:
@@ -26,17 +33,45 @@ def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_pa
     result = train_identifier(
         IdentifierConfig(out=tmp_path, printings=8, views_per_printing=3, epochs=2, batch=8), pool
     )
-    assert len(result["loss"]) == 2 and Path(result["onnx"]).exists()
+    assert len(result["loss"]) == 2 and len(result["finish_accuracy"]) == 2 and Path(result["onnx"]).exists()
+    assert result["classes"] == 8 and result["printings"] >= 8  # a card's printings share its class
     model = _model(128)
     model.load_state_dict(torch.load(result["weights"]))
     model.eval()
     batch = np.random.default_rng(0).normal(size=(3, 3, INPUT_H, INPUT_W)).astype(np.float32)
     with torch.no_grad():
-        reference = model(torch.from_numpy(batch)).numpy()
-    exported = ort.InferenceSession(result["onnx"]).run(None, {"image": batch})[0]
-    np.testing.assert_allclose(exported, reference, atol=1e-4)
-    assert np.allclose(np.linalg.norm(exported, axis=1), 1, atol=1e-4)
+        embedding, finish = (t.numpy() for t in model(torch.from_numpy(batch)))
+    exported = ort.InferenceSession(result["onnx"]).run(None, {"image": batch})
+    np.testing.assert_allclose(exported[0], embedding, atol=1e-4)
+    np.testing.assert_allclose(exported[1], finish, atol=1e-4)
+    assert np.allclose(np.linalg.norm(exported[0], axis=1), 1, atol=1e-4)
+    assert exported[1].shape == (3, len(FINISH_CLASSES)) and np.allclose(exported[1].sum(1), 1, atol=1e-4)
     trained = [s for s in pool if s.printing_id in set(result["train_printings"])]
     metrics = evaluate_retrieval(Path(result["onnx"]), gallery=pool, queries=trained, seed=1)
-    assert metrics["gallery"] == 40 and metrics["queries"] == 8
-    assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
+    assert metrics["gallery"] == len({s.art_key for s in pool}) and metrics["queries"] == len(trained)
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 1 and 0 <= metrics["finish_accuracy"] <= 1
+
+    # a new set is added by indexing its faces, then merged into the index: no retraining
+    out = tmp_path / "index.npz"
+    runner = CliRunner()
+    from serve_app.cli import app
+
+    os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
+    try:
+        for set_id in ("sv3pt5", "WTR"):
+            done = runner.invoke(app, ["index", "--set", set_id, "--identifier", result["onnx"], "--out", str(out)])
+            assert done.exit_code == 0, done.output
+    finally:
+        os.environ.pop("CARDVAULT_CATALOG_DIR")
+    index = EmbeddingIndex(Path(result["onnx"]))
+    index.load(out)
+    expected = {c.id for cat in catalogs for c in cat.cards if c.set_id in ("sv3pt5", "WTR") and c.printings}
+    assert set(index.ids) == expected and index.vectors.shape == (len(expected), 128)
+
+
+def test_fast_views_are_photo_like_and_deterministic(catalogs: list[Catalog]) -> None:
+    faces = render_cache(printing_pool(catalogs, "train")[:2])
+    a = fast_view(faces[0], np.random.default_rng(3))
+    b = fast_view(faces[0], np.random.default_rng(3))
+    assert a.shape == (3, INPUT_H, INPUT_W) and np.array_equal(a, b)
+    assert not np.array_equal(a, fast_view(faces[0], np.random.default_rng(4)))
