@@ -9,7 +9,6 @@ retraining. Training renders faces of the training sets, wears and distorts them
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -417,14 +416,37 @@ def evaluate_retrieval(
 
 
 def write_card(result: dict[str, Any], metrics: dict[str, float], destination: Path, command: str) -> Path:
+    import platform
+
     destination.mkdir(parents=True, exist_ok=True)
     card = destination / "identifier.md"
-    card.write_text(f"""# Card identifier (embedding for retrieval)
+    shown = "\n".join(f"| {k} | {v:.4f} |" if v < 2 else f"| {k} | {v:.0f} |" for k, v in metrics.items())
+    card.write_text(f"""# Card identifier (embedding for retrieval + finish)
 
-- Architecture: torchvision MobileNetV3-small from scratch, {result["config"]["dim"]}-d L2-normalised embedding,
-  ArcFace (s=30, m=0.3) over {result["classes"]} training printings; input {INPUT_W}x{INPUT_H} RGB (rectified card).
-- Data: rendered faces of training-set printings, worn and distorted like photos (`pipelines/train/identifier.py`).
-- Training command: `{command}`; {result["seconds"] / 60:.1f} minutes on CPU; loss per epoch {result["loss"]}.
-- Retrieval: {json.dumps(metrics)}
+- **Architecture**: torchvision MobileNetV3-small trunk from scratch (no pretrained weights), two heads:
+  a {result["config"]["dim"]}-d L2-normalised embedding trained with ArcFace (s=30, m=0.3) and a
+  {len(FINISH_CLASSES)}-way finish classifier ({", ".join(FINISH_CLASSES)}); input {INPUT_W}x{INPUT_H} RGB
+  of the rectified card. ONNX outputs `embedding` and `finish` (probabilities), dynamic batch.
+- **Classes**: {result["classes"]} cards of the training sets ({result["printings"]} printings; every
+  printing of a card is one class: finishes share the art, the finish head tells them apart).
+- **Data**: every printing's face rendered once (`pipelines/render/card_face.py`), then per view:
+  detector-like corner jitter, the table behind the rounded corners, wear specks, exposure, white
+  balance, saturation, glare bands, uneven light, blur, noise, JPEG (`fast_view`). Held-out sets
+  (a tenth of the sets, by a hash of the set id) are never trained on.
+- **Index**: `index.npz` holds the embedding of every card's plain reference face in the catalog
+  (Pokémon + Flesh and Blood); `cardvault index --set NEW` adds a set without retraining.
+- **Training command**: `{command}`; {result["seconds"] / 60:.1f} minutes (rendering
+  {result["render_seconds"] / 60:.1f}) on this machine's CPU ({platform.processor() or platform.machine()},
+  2 cores): no GPU was available to this session.
+- Loss per epoch: {result["loss"]}; finish accuracy on training views: {result["finish_accuracy"]}.
+
+## Held-out retrieval
+
+Photo-like views (the slower full-resolution `photo_like` path, not the training augmentation) of
+printings from held-out sets, searched against the whole catalog's index.
+
+| metric | value |
+| --- | ---: |
+{shown}
 """)
     return card
