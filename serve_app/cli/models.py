@@ -209,6 +209,56 @@ def _evaluate_pipeline(scenes: Path, limit: int | None) -> dict[str, float]:
     return result
 
 
+class ModelName(StrEnum):
+    detector = "detector"
+    identifier = "identifier"
+    grader = "grader"
+
+
+@app.command("export")
+def export_command(
+    model: ModelName,
+    samples: Annotated[int, typer.Option(help="rendered cards for int8 calibration and the comparison")] = 128,
+) -> None:
+    """Write fp16 (GPU) and int8 (CPU) exports next to a shipped model and compare them to fp32."""
+    import numpy as np
+
+    from pipelines.export import compare, to_fp16, to_int8
+    from pipelines.scene_dataset import printing_pool
+    from pipelines.train.identifier import photo_like
+
+    folder = MODELS_DIR / model.value
+    source = folder / f"{model.value}.onnx"
+    pool = printing_pool(_catalogs(get_settings().resolved_catalog_dir()), "heldout")
+    rng = np.random.default_rng(0)
+    cards = [photo_like(pool[int(i)], rng) for i in rng.choice(len(pool), samples, replace=False)]
+    if model is ModelName.identifier:
+        from models.identify import identifier_input
+
+        inputs = np.stack([identifier_input(c) for c in cards])
+    elif model is ModelName.grader:
+        from models.grading import grader_input
+
+        inputs = np.stack([grader_input(c) for c in cards])
+    else:
+        from models.detector import letterbox
+
+        inputs = np.stack([letterbox(c, 416)[0] for c in cards[:32]])
+    half = folder / f"{model.value}.fp16.onnx"
+    to_fp16(source, half)
+    rows = {"fp16": compare(source, half, inputs)}
+    if model is not ModelName.detector:  # the detector's int8 loses keypoints; fp16 only
+        eight = folder / f"{model.value}.int8.onnx"
+        to_int8(source, eight, inputs[: samples // 2])
+        rows["int8"] = compare(source, eight, inputs[samples // 2 :])
+    console.print(f"{'export':<6} {'max |diff|':>10} {'cosine':>8} {'fp32 ms':>8} {'ms':>8} {'MB':>6}")
+    for name, r in rows.items():
+        console.print(
+            f"{name:<6} {r['max_abs_diff']:>10.4f} {r['mean_cosine']:>8.5f} {r['ms_fp32']:>8.1f} "
+            f"{r['ms_candidate']:>8.1f} {r['bytes_candidate'] / 1e6:>6.1f}"
+        )
+
+
 @app.command("index")
 def index_command(
     sets: Annotated[
