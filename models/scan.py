@@ -48,6 +48,18 @@ class ModelPaths:
     grader: Path = MODELS_DIR / "grader" / "grader.onnx"
     detector_imgsz: int = 416
 
+    @classmethod
+    def under(cls, folder: Path | None) -> ModelPaths:
+        """The models laid out as in this repository's ``models/``, under ``folder`` (default: here)."""
+        if folder is None:
+            return cls()
+        return cls(
+            detector=folder / "detector" / "detector.onnx",
+            identifier=folder / "identifier" / "identifier.onnx",
+            index=folder / "identifier" / "index.npz",
+            grader=folder / "grader" / "grader.onnx",
+        )
+
 
 class LocalRunners:
     """The ONNX models in this process (each call in a worker thread)."""

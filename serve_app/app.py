@@ -68,10 +68,12 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
     """The four model deployments and the composition that calls them."""
     from deployments.models import DetectorDeployment, GraderDeployment, IdentifierDeployment, OCRDeployment
     from deployments.pipeline import ScanPipeline
+    from models.scan import ModelPaths
     from serve_app.settings import Settings
 
     m = args.models
     settings = Settings(**args.settings)
+    paths = ModelPaths.under(settings.models_dir)
 
     def opts(gpus: float) -> dict[str, Any]:
         return {
@@ -86,9 +88,9 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
     deployments: Any = (DetectorDeployment, IdentifierDeployment, GraderDeployment, OCRDeployment, ScanPipeline)
     detector, identifier, grader, ocr, pipeline = deployments
     composed: Application = pipeline.options(**opts(0)).bind(
-        detector.options(**opts(m.detector_gpus)).bind(device=m.device, max_batch=min(m.max_batch, 8)),
-        identifier.options(**opts(m.identifier_gpus)).bind(device=m.device, max_batch=m.max_batch),
-        grader.options(**opts(m.grader_gpus)).bind(device=m.device, max_batch=m.max_batch),
+        detector.options(**opts(m.detector_gpus)).bind(paths, device=m.device, max_batch=min(m.max_batch, 8)),
+        identifier.options(**opts(m.identifier_gpus)).bind(paths, device=m.device, max_batch=m.max_batch),
+        grader.options(**opts(m.grader_gpus)).bind(paths, device=m.device, max_batch=m.max_batch),
         ocr.options(**opts(m.ocr_gpus)).bind(device=m.device, max_batch=m.max_batch),
         str(settings.resolved_catalog_dir()),
     )

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     scan_max_attempts: int = Field(default=3, ge=1)
     scan_concurrency: int = Field(default=4, ge=1)
     scan_sweep_s: float = Field(default=5.0, gt=0)
+    models_dir: Path | None = None  # default: the models/ folder shipped with the code
     models_device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|tensorrt)$")
 
     def resolved_catalog_dir(self) -> Path:

@@ -36,7 +36,10 @@ def create_app(
         await app_state.keys.ring()  # create the first signing key before taking traffic
         if settings.scans_enabled and app_state.scan_worker is None:
             app_state.start_scans(
-                scanner or LocalScanner(settings.resolved_catalog_dir(), device=settings.models_device)
+                scanner
+                or LocalScanner(
+                    settings.resolved_catalog_dir(), device=settings.models_device, models_dir=settings.models_dir
+                )
             )
         app.state.cardvault = app_state
         try:

@@ -23,9 +23,10 @@ def load_matcher(catalog_dir: Path) -> Any:
 
 
 class LocalScanner:
-    def __init__(self, catalog_dir: Path, *, device: str = "auto") -> None:
+    def __init__(self, catalog_dir: Path, *, device: str = "auto", models_dir: Path | None = None) -> None:
         self.catalog_dir = catalog_dir
         self.device = device
+        self.models_dir = models_dir
         self._engine: ScanEngine | None = None
         self._lock = asyncio.Lock()
 
@@ -36,9 +37,10 @@ class LocalScanner:
             return self._engine
 
     def _build(self) -> ScanEngine:
-        from models.scan import LocalRunners
+        from models.scan import LocalRunners, ModelPaths
 
-        return ScanEngine(LocalRunners(device=self.device), load_matcher(self.catalog_dir))
+        runners = LocalRunners(ModelPaths.under(self.models_dir), device=self.device)
+        return ScanEngine(runners, load_matcher(self.catalog_dir))
 
     async def scan(self, data: bytes) -> ScanPayload:
         return await scan_bytes(await self.engine(), data)

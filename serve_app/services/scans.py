@@ -214,18 +214,26 @@ class ScanWorker:
         await session.commit()
         return bool(claimed.rowcount)
 
+    async def _finish(self, scan_id: uuid.UUID, **values: Any) -> None:
+        async with self.sessions() as session:
+            await session.exec(update(Scan).where(col(Scan.id) == scan_id).values(updated_at=utcnow(), **values))
+            await session.commit()
+
     async def _run(self, scan_id: uuid.UUID) -> None:
         try:
-            async with self._slots, self.sessions() as session:
-                if not await self._claim(session, scan_id):
-                    return
-                scan = await session.get(Scan, scan_id)
-                if scan is None:
-                    return
-                channel = f"user:{scan.user_id}"
+            async with self._slots:
+                async with self.sessions() as session:  # no transaction stays open while the models run
+                    if not await self._claim(session, scan_id):
+                        return
+                    scan = await session.get(Scan, scan_id)
+                    if scan is None:
+                        return
+                    user_id, image_key, attempts = scan.user_id, scan.image_key, scan.attempts
+                    await session.commit()
+                channel = f"user:{user_id}"
                 await self.events.publish(channel, {"type": "scan.progress", "id": str(scan_id), "stage": "started"})
                 try:
-                    data = await self.storage.get(image_service.original_key(scan.image_key))
+                    data = await self.storage.get(image_service.original_key(image_key))
                     scanner = await self._scanner()
                     payload = await scanner.scan(data)
                     for index, crop in enumerate(payload.crops):
@@ -234,22 +242,14 @@ class ScanWorker:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the job fails or waits for another try; the server stays up
-                    log.exception("scan %s failed (attempt %s)", scan_id, scan.attempts)
-                    final = scan.attempts >= self.settings.scan_max_attempts
-                    scan.status = "failed" if final else "queued"
-                    scan.error = f"{type(exc).__name__}: {exc}"[:500]
-                    scan.updated_at = utcnow()
-                    session.add(scan)
-                    await session.commit()
+                    log.exception("scan %s failed (attempt %s)", scan_id, attempts)
+                    final = attempts >= self.settings.scan_max_attempts
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    await self._finish(scan_id, status="failed" if final else "queued", error=error, lease_until=None)
                     if final:
-                        await self.events.publish(
-                            channel, {"type": "scan.failed", "id": str(scan_id), "error": scan.error}
-                        )
+                        await self.events.publish(channel, {"type": "scan.failed", "id": str(scan_id), "error": error})
                     return
-                scan.status, scan.result, scan.error = "done", payload.result, None
-                scan.lease_until, scan.updated_at = None, utcnow()
-                session.add(scan)
-                await session.commit()
+                await self._finish(scan_id, status="done", result=payload.result, error=None, lease_until=None)
                 tiers = [c["tier"] for c in payload.result["cards"]]
                 await self.events.publish(
                     channel,
