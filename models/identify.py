@@ -31,6 +31,18 @@ def identifier_input(card: Image.Image) -> np.ndarray:
     return result
 
 
+def exact_search(ids: list[str], vectors: np.ndarray, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    """The ``k`` references of highest cosine (unit vectors: inner product) per query, best first."""
+    scores = queries @ vectors.T
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    out = []
+    for i, row in enumerate(top):
+        row = row[np.argsort(-scores[i, row])]
+        out.append([(ids[j], float(scores[i, j])) for j in row])
+    return out
+
+
 @dataclass(frozen=True)
 class Identification:
     neighbours: list[tuple[str, float]]  # (card id, cosine similarity), best first
@@ -95,13 +107,7 @@ class CardIdentifier:
                 [(self.ids[int(j)], float(embeddings[i] @ self.vectors[int(j)])) for j in row]
                 for i, row in enumerate(keys)
             ]
-        scores = embeddings @ self.vectors.T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        out = []
-        for i, row in enumerate(top):
-            row = row[np.argsort(-scores[i, row])]
-            out.append([(self.ids[j], float(scores[i, j])) for j in row])
-        return out
+        return exact_search(self.ids, self.vectors, embeddings, k)
 
     def identify(self, batch: np.ndarray, k: int = 10) -> list[Identification]:
         """``batch``: (N, 3, H, W) from :func:`identifier_input`."""

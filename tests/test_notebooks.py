@@ -13,27 +13,10 @@ from tests.conftest import DATA
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def test_detector_notebook_runs(tmp_path: Path) -> None:
-    notebook = nbformat.read(NOTEBOOKS / "detector.ipynb", as_version=4)
+def _execute(name: str, work: Path) -> None:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
-    os.environ["CARDVAULT_NOTEBOOK_WORK"] = str(tmp_path)
-    try:
-        NotebookClient(
-            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
-        ).execute()
-    finally:
-        os.environ.pop("CARDVAULT_NOTEBOOK_WORK", None)
-        os.environ.pop("CARDVAULT_CATALOG_DIR", None)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert (tmp_path / "runs" / "detector" / "weights").exists()
-    assert (tmp_path / "scenes" / "data.yaml").exists()
-
-
-def test_identifier_grader_notebook_runs(tmp_path: Path) -> None:
-    notebook = nbformat.read(NOTEBOOKS / "identifier_grader.ipynb", as_version=4)
-    os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
-    os.environ["CARDVAULT_NOTEBOOK_WORK"] = str(tmp_path)
+    os.environ["CARDVAULT_NOTEBOOK_WORK"] = str(work)
     try:
         NotebookClient(
             notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
@@ -43,5 +26,15 @@ def test_identifier_grader_notebook_runs(tmp_path: Path) -> None:
         os.environ.pop("CARDVAULT_CATALOG_DIR", None)
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"], outputs
+
+
+def test_detector_notebook_runs(tmp_path: Path) -> None:
+    _execute("detector.ipynb", tmp_path)
+    assert (tmp_path / "runs" / "detector" / "weights").exists()
+    assert (tmp_path / "scenes" / "data.yaml").exists()
+
+
+def test_identifier_grader_notebook_runs(tmp_path: Path) -> None:
+    _execute("identifier_grader.ipynb", tmp_path)
     assert (tmp_path / "identifier" / "identifier.onnx").exists() and (tmp_path / "grader" / "grader.onnx").exists()
     assert (tmp_path / "index.npz").exists()

@@ -349,14 +349,9 @@ class EmbeddingIndex:
         self.ids.extend(ids)
 
     def search_vectors(self, queries: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
-        scores = queries @ self.vectors.T
-        k = min(k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        results = []
-        for i, row in enumerate(top):
-            row = row[np.argsort(-scores[i, row])]
-            results.append([(self.ids[j], float(scores[i, j])) for j in row])
-        return results
+        from models.identify import exact_search
+
+        return exact_search(self.ids, self.vectors, queries, k)
 
     def search(self, images: Sequence[Image.Image], k: int = 5) -> list[list[tuple[str, float]]]:
         return self.search_vectors(self.embed(np.stack([to_input(im) for im in images])), k)

@@ -28,14 +28,19 @@ async def _read_limited(chunks: object, limit: int) -> bytes:
     return bytes(buffer)
 
 
+async def read_upload(file: UploadFile, limit: int) -> bytes:
+    """A multipart file's bytes, refused (413) as soon as it passes ``limit``."""
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"images are limited to {limit} bytes")
+    return data
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def upload_image(
     file: Annotated[UploadFile, File()], principal: CurrentUser, state: StateDep, session: SessionDep
 ) -> ImagePublic:
-    limit = state.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"images are limited to {limit} bytes")
+    data = await read_upload(file, state.settings.max_upload_bytes)
     image = await image_service.upload(
         session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data
     )

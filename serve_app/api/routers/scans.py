@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
 from serve_app.api.paths import API_PREFIX
-from serve_app.core.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+from serve_app.api.routers.images import read_upload
+from serve_app.core.errors import BadRequest, ServiceUnavailable
 from serve_app.schemas.scans import ScanAccept, ScanAccepted, ScanAcceptResult, ScanPublic
 from serve_app.services import images as image_service
 from serve_app.services import inventory as inventory_service
@@ -39,10 +40,7 @@ async def create_scan(
     if (file is None) == (image_key is None):
         raise BadRequest("send either a file or an image_key")
     if file is not None:
-        limit = state.settings.max_upload_bytes
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise PayloadTooLarge(f"images are limited to {limit} bytes")
+        data = await read_upload(file, state.settings.max_upload_bytes)
         image = await image_service.upload(
             session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data
         )
