@@ -89,6 +89,8 @@ class IdentifierConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 2
+    scale: float = 30.0  # ArcFace s
+    margin: float = 0.3  # ArcFace m: a smaller margin converges in fewer epochs
 
 
 def _model(dim: int) -> Any:
@@ -233,7 +235,7 @@ def train_identifier(
     faces = render_cache(specs)
     render_seconds = time.perf_counter() - start
     model = _model(config.dim).to(config.device)
-    arcface = ArcFace(len(cards), config.dim)
+    arcface = ArcFace(len(cards), config.dim, s=config.scale, m=config.margin)
     optimizer = torch.optim.AdamW([*model.parameters(), arcface.weight], lr=config.lr, weight_decay=1e-4)
     steps = config.epochs * -(-len(cards) * config.views_per_printing // config.batch)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(steps, 1))
@@ -419,7 +421,8 @@ def write_card(result: dict[str, Any], metrics: dict[str, float], destination: P
     card.write_text(f"""# Card identifier (embedding for retrieval + finish)
 
 - **Architecture**: torchvision MobileNetV3-small trunk from scratch (no pretrained weights), two heads:
-  a {result["config"]["dim"]}-d L2-normalised embedding trained with ArcFace (s=30, m=0.3) and a
+  a {result["config"]["dim"]}-d L2-normalised embedding trained with ArcFace (s={result["config"]["scale"]},
+  m={result["config"]["margin"]}) and a
   {len(FINISH_CLASSES)}-way finish classifier ({", ".join(FINISH_CLASSES)}); input {INPUT_W}x{INPUT_H} RGB
   of the rectified card. ONNX outputs `embedding` and `finish` (probabilities), dynamic batch.
 - **Classes**: {result["classes"]} cards of the training sets ({result["printings"]} printings; every

@@ -87,6 +87,9 @@ def train_identifier_command(
     ] = None,
     queries: Annotated[int, typer.Option(help="evaluation queries from held-out sets")] = 300,
     seed: int = 0,
+    lr: float = 2e-3,
+    margin: Annotated[float, typer.Option(help="ArcFace margin m")] = 0.3,
+    scale: Annotated[float, typer.Option(help="ArcFace scale s")] = 30.0,
     ship: Annotated[
         bool, typer.Option(help="copy the ONNX weights, the catalog index and a model card into models/identifier")
     ] = False,
@@ -113,7 +116,16 @@ def train_identifier_command(
     catalogs = _catalogs(source)
     train_pool, held = printing_pool(catalogs, "train"), printing_pool(catalogs, "heldout")
     result = train_identifier(
-        IdentifierConfig(out=out, printings=printings, views_per_printing=views, epochs=epochs, seed=seed),
+        IdentifierConfig(
+            out=out,
+            printings=printings,
+            views_per_printing=views,
+            epochs=epochs,
+            seed=seed,
+            lr=lr,
+            margin=margin,
+            scale=scale,
+        ),
         train_pool,
         progress=lambda line: console.print(line),
     )
