@@ -91,6 +91,8 @@ class IdentifierConfig:
     threads: int = 2
     scale: float = 30.0  # ArcFace s
     margin: float = 0.3  # ArcFace m: a smaller margin converges in fewer epochs
+    loss: str = "arcface"  # or "infonce": two views of each card in a batch, the others as negatives
+    temperature: float = 0.1  # InfoNCE
 
 
 def _model(dim: int) -> Any:
@@ -138,6 +140,19 @@ class ArcFace:
         onehot = torch.nn.functional.one_hot(labels, cosine.shape[1]).bool()
         logits = torch.where(onehot, target, cosine) * self.s
         return torch.nn.functional.cross_entropy(logits, labels)
+
+
+def info_nce(embeddings: Any, labels: Any, temperature: float) -> Any:
+    """Supervised contrastive loss: every other view of the same card is a positive, the rest negatives."""
+    import torch
+
+    logits = embeddings @ embeddings.T / temperature
+    eye = torch.eye(len(labels), dtype=torch.bool, device=embeddings.device)
+    logits = logits.masked_fill(eye, -1e9)
+    positives = (labels[:, None] == labels[None, :]) & ~eye
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    per_anchor = -(log_prob * positives).sum(1) / positives.sum(1).clamp(min=1)
+    return per_anchor[positives.any(1)].mean()
 
 
 CACHE_W, CACHE_H = 176, 246  # faces are rendered once, then distorted at this size each epoch
@@ -244,8 +259,19 @@ def train_identifier(
     history, finish_accuracy = [], []
     for epoch in range(config.epochs):
         # every card `views` times per epoch, each time as one of its printings (finish) at random
-        order = np.repeat(np.arange(len(cards)), config.views_per_printing)
-        order = order[rng.permutation(len(order))]
+        if config.loss == "infonce":  # batches of half as many cards, each card twice (two views)
+            half = config.batch // 2
+            cards_order = [rng.permutation(len(cards)) for _ in range(config.views_per_printing // 2 or 1)]
+            order = np.concatenate(
+                [
+                    np.concatenate([p[i : i + half], p[i : i + half]])
+                    for p in cards_order
+                    for i in range(0, len(p), half)
+                ]
+            )
+        else:
+            order = np.repeat(np.arange(len(cards)), config.views_per_printing)
+            order = order[rng.permutation(len(order))]
         model.train()
         total, correct, seen = 0.0, 0, 0
         for b in range(0, len(order), config.batch):
@@ -255,7 +281,8 @@ def train_identifier(
             y = torch.from_numpy(labels[idx]).to(config.device)
             f = torch.from_numpy(finishes[idx]).to(config.device)
             embedding, finish_logits = model.train_forward(x)
-            loss = arcface(embedding, y) + torch.nn.functional.cross_entropy(finish_logits, f)
+            metric = info_nce(embedding, y, config.temperature) if config.loss == "infonce" else arcface(embedding, y)
+            loss = metric + torch.nn.functional.cross_entropy(finish_logits, f)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

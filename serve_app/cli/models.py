@@ -90,6 +90,7 @@ def train_identifier_command(
     lr: float = 2e-3,
     margin: Annotated[float, typer.Option(help="ArcFace margin m")] = 0.3,
     scale: Annotated[float, typer.Option(help="ArcFace scale s")] = 30.0,
+    loss: Annotated[str, typer.Option(help="arcface, or infonce (supervised contrastive)")] = "arcface",
     ship: Annotated[
         bool, typer.Option(help="copy the ONNX weights, the catalog index and a model card into models/identifier")
     ] = False,
@@ -125,6 +126,7 @@ def train_identifier_command(
             lr=lr,
             margin=margin,
             scale=scale,
+            loss=loss,
         ),
         train_pool,
         progress=lambda line: console.print(line),

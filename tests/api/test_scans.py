@@ -56,7 +56,7 @@ async def _wait(client: httpx.AsyncClient, user: ApiUser, scan_id: str, patience
 async def test_scan_identifies_grades_and_accepts(
     client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser, catalogs: list[Catalog]
 ) -> None:
-    photo = _photo(catalogs, CARDS, seed=5)
+    photo = _photo(catalogs, CARDS, seed=5, layout="binder")
     created = await client.post(
         "/api/v1/scans", files={"file": ("table.jpg", photo, "image/jpeg")}, headers=alice.headers
     )
