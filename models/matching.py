@@ -24,7 +24,8 @@ from rapidfuzz import fuzz, process
 from pipelines.catalog_sources import Catalog, collector_key, normalize_name
 
 GOOD_AT, FAIR_AT = 0.95, 0.6
-WEIGHTS = {"embedding": 14.0, "name": 7.0, "number": 4.0, "total": 2.0, "set_code": 1.5}
+EMBEDDING_SURE = 0.15  # a neighbour this far above the neighbourhood's median is the art recognised
+WEIGHTS = {"embedding": 20.0, "name": 7.0, "number": 4.0, "total": 2.0, "set_code": 1.5}
 NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
 CODE_NUMBER = re.compile(r"\b([A-Z]{2,4})\s?(\d{2,3})\b")
 HP_SUFFIX = re.compile(r"\s*H\s*P\s*[\dOoIlSB]{1,3}\s*[^\w]*$")
@@ -144,8 +145,10 @@ class CatalogMatcher:
     ) -> Match:
         name = parse_name(name_text)
         collector = parse_collector(collector_text)
-        embedding = {self.by_id[i]: s for i, s in neighbours if i in self.by_id}
-        floor = min(embedding.values(), default=0.0) - 0.05  # a candidate outside the neighbours
+        # the embedding's evidence is how far a neighbour stands above the neighbourhood (the median of
+        # the k nearest), not its raw cosine: an embedding that finds everything similar says nothing
+        reference = float(np.median([score for _, score in neighbours])) if neighbours else 0.0
+        embedding = {self.by_id[i]: max(0.0, s - reference) for i, s in neighbours if i in self.by_id}
         pool: set[int] = set(embedding)
         name_scores: dict[int, float] = {}
         if len(name) >= 3:
@@ -164,7 +167,7 @@ class CatalogMatcher:
         features = np.zeros((len(indices), len(WEIGHTS)), np.float32)
         for row, index in enumerate(indices):
             card = self.cards[index]
-            features[row, 0] = embedding.get(index, floor)
+            features[row, 0] = embedding.get(index, 0.0)
             features[row, 1] = name_scores.get(index, 0.0)
             key = collector_key(card.number if card.game == "pokemon" else card.card_id)
             features[row, 2] = float(key in (number, identifier))
@@ -180,7 +183,7 @@ class CatalogMatcher:
         ]
         best = features[order[0]]
         # two independent signals agree: the art and the text, or the name and the collector number
-        agreeing = (best[0] >= 0.5 and (best[1] >= 0.85 or best[2] > 0)) or (best[1] >= 0.85 and best[2] > 0)
+        agreeing = (best[0] >= EMBEDDING_SURE and (best[1] >= 0.85 or best[2] > 0)) or (best[1] >= 0.85 and best[2] > 0)
         confidence = candidates[0].confidence
         tier = "GOOD" if confidence >= GOOD_AT and agreeing else "FAIR" if confidence >= FAIR_AT else "POOR"
         return Match(candidates, tier)

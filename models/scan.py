@@ -25,7 +25,7 @@ from models.centering import HEIGHT, WIDTH
 from models.detector import CardDetector, Detection
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
-from models.matching import CatalogMatcher, Match, pick_printing
+from models.matching import EMBEDDING_SURE, CatalogMatcher, Match, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
 
@@ -149,7 +149,7 @@ class ScanEngine:
         if not match.candidates:
             return False
         evidence = match.candidates[0].evidence
-        return evidence["name"] >= 0.85 or evidence["number"] > 0 or evidence["embedding"] >= 0.6
+        return evidence["name"] >= 0.85 or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))
