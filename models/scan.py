@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from models.centering import HEIGHT, WIDTH
-from models.detector import CardDetector, Detection
+from models.detector import CardDetector, Detection, _iou
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
 from models.matching import EMBEDDING_SURE, CatalogMatcher, Match, pick_printing
@@ -235,9 +235,35 @@ class ScanEngine:
                     crop=crops[i],
                 )
             )
+        cards = drop_duplicates(cards)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings)
+
+
+def drop_duplicates(cards: list[ScannedCard], overlap: float = 0.3) -> list[ScannedCard]:
+    """One card seen twice (two overlapping detections read as the same card, or as two printings
+    of the same name) is kept once: the reading with the best tier, then confidence, then detection
+    score. Overlapping cards with different names (a fan) all stay."""
+    rank = {"GOOD": 2, "FAIR": 1, "POOR": 0}
+
+    def name(card: ScannedCard) -> str | None:
+        return str(card.candidates[0]["name"]).lower() if card.candidates else None
+
+    kept: list[ScannedCard] = []
+    ordered = sorted(
+        cards,
+        key=lambda c: (rank[c.tier], c.candidates[0]["confidence"] if c.candidates else 0.0, c.detection_score),
+        reverse=True,
+    )
+    for card in ordered:
+        twin = name(card) is not None and any(
+            name(other) == name(card) and float(_iou(np.array(card.box), np.array([other.box]))[0]) > overlap
+            for other in kept
+        )
+        if not twin:
+            kept.append(card)
+    return sorted(kept, key=lambda c: (c.box[1], c.box[0]))
 
 
 def overlay(image: Image.Image, cards: Sequence[ScannedCard], *, max_side: int = 1280) -> bytes:

@@ -79,3 +79,28 @@ def test_ann_index_agrees_with_exact_search() -> None:
     a, e = ann.search(queries, k=5), exact.search(queries, k=5)
     agree = np.mean([x[0][0] == y[0][0] for x, y in zip(a, e, strict=True)])
     assert agree >= 0.98 and all(x[0][0] == f"card-{i}" for i, x in enumerate(e))
+
+
+def test_one_card_seen_twice_is_kept_once() -> None:
+    from models.scan import ScannedCard, drop_duplicates
+
+    def card(box: list[float], score: float, name: str, tier: str = "FAIR") -> ScannedCard:
+        return ScannedCard(
+            corners=[],
+            box=box,
+            detection_score=score,
+            candidates=[{"name": name, "confidence": 0.7}],
+            tier=tier,
+            printing_id=None,
+            finish="normal",
+            finish_confidence=1.0,
+            grade={},
+            ocr={},
+            embedding=[],
+            crop=Image.new("RGB", (2, 2)),
+        )
+
+    same = [card([0, 0, 100, 140], 0.9, "a"), card([10, 5, 110, 150], 0.6, "a", tier="GOOD")]
+    assert [c.detection_score for c in drop_duplicates(same)] == [0.6]  # the surer reading wins
+    fan = [card([0, 0, 100, 140], 0.9, "a"), card([10, 5, 110, 150], 0.8, "b")]
+    assert len(drop_duplicates(fan)) == 2
