@@ -38,7 +38,9 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PayloadTooLarge(f"image has too many pixels: {exc}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, ImportError) as exc:
+        # ImportError: ultralytics, once imported in a process, patches Image.open to try a HEIF
+        # plug-in on unreadable data; without the plug-in that is still just an unreadable image
         raise InvalidImage(f"not a readable image: {exc}") from None
     with image:
         if image.format not in ALLOWED:
