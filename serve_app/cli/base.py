@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from serve_app.settings import Settings
+from serve_app.settings import Settings, get_settings
 
 app = typer.Typer(help="CardVault: scan, identify, grade, price and trade trading cards.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -61,3 +61,10 @@ def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+def _on_database(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Bring the database's schema up to date, then run ``work`` with an engine on it."""
+    settings = settings or get_settings()
+    _upgrade(settings)
+    return _with_engine(settings, work)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from serve_app.cli.base import (
+    _on_database,
     _upgrade,
     _with_engine,
     console,
@@ -29,9 +30,7 @@ def prices_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     """Import a CSV of sales: card_id,price,currency,sold_at,condition,finish,source,listing_id."""
     from serve_app.services.price_ingest import import_sales_csv
 
-    settings = get_settings()
-    _upgrade(settings)
-    report = _with_engine(settings, lambda engine: import_sales_csv(engine, path.read_bytes()))
+    report = _on_database(lambda engine: import_sales_csv(engine, path.read_bytes()))
     console.print(
         f"[green]{report.rows} rows: {report.inserted} new sales, {report.duplicates} duplicates, "
         f"{report.review} to review {report.reasons or ''}[/green]"
@@ -43,9 +42,7 @@ def prices_snapshots(path: Annotated[Path, typer.Argument(exists=True, dir_okay=
     """Import aggregate price snapshots (the long-format TCGplayer/CardMarket file)."""
     from serve_app.services.price_ingest import import_snapshots
 
-    settings = get_settings()
-    _upgrade(settings)
-    report = _with_engine(settings, lambda engine: import_snapshots(engine, path))
+    report = _on_database(lambda engine: import_snapshots(engine, path))
     console.print(f"[green]{report.rows} rows: {report.inserted} figures stored, {report.review} to review[/green]")
 
 
@@ -54,9 +51,7 @@ def prices_fx(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
     """Load FX rates from a CSV with columns currency,day,usd_per_unit."""
     from serve_app.services.price_ingest import ensure_fx_rates
 
-    settings = get_settings()
-    _upgrade(settings)
-    count = _with_engine(settings, lambda engine: ensure_fx_rates(engine, path))
+    count = _on_database(lambda engine: ensure_fx_rates(engine, path))
     console.print(f"[green]{count} rates loaded[/green]")
 
 
@@ -80,7 +75,6 @@ def prices_fetch(source: FeedName) -> None:
     from serve_app.services.price_ingest import store_feed_result
 
     settings = get_settings()
-    _upgrade(settings)
 
     async def work(engine: Any) -> Any:
         catalog = await CatalogIndex.load(engine)
@@ -110,7 +104,7 @@ def prices_fetch(source: FeedName) -> None:
         report = await store_feed_result(engine, combined)
         return combined, report, http.retries
 
-    result, report, retries = _with_engine(settings, work)
+    result, report, retries = _on_database(work, settings)
     console.print(
         f"[green]{source.value}: {result.pages} pages ({retries} retries), {len(result.sales)} sales, "
         f"{len(result.aggregates)} figures, {report.review} to review, {len(result.errors)} errors[/green]"
