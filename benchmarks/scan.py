@@ -39,12 +39,12 @@ DATA = ROOT.parent / "shared" / "data"
 
 def photos(cards: int, count: int, seed: int) -> list[bytes]:
     """``count`` JPEG photos of ``cards`` held-out cards each (table for 1, binder page for 9)."""
-    from pipelines.catalog_sources import load_catalog
+    from pipelines.catalog_sources import load_catalogs
     from pipelines.render.backgrounds import HELD_OUT_STYLES
     from pipelines.render.scenes import compose
     from pipelines.scene_dataset import printing_pool
 
-    catalogs = [load_catalog(g, DATA / f"{g}_cards.json.gz") for g in ("pokemon", "fab")]
+    catalogs = load_catalogs(DATA)
     pool = printing_pool(catalogs, "heldout")
     rng = np.random.default_rng(seed)
     out = []

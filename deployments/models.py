@@ -9,6 +9,7 @@ execution provider follows ``device``: TensorRT / CUDA when a GPU is there, CPU 
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Sized
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from models.scan import ModelPaths
 BATCH_WAIT_S = 0.004
 
 
-def _split(arrays: list[np.ndarray], outputs: Any) -> list[Any]:
+def _split(arrays: Sequence[Sized], outputs: Any) -> list[Any]:
     """Cut one batched output back into each request's share."""
     parts, start = [], 0
     for array in arrays:
@@ -87,10 +88,6 @@ class OCRDeployment:
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
     async def read_strips(self, requests: list[list[np.ndarray]]) -> list[list[list[TextLine]]]:
-        flat = [crop for crops in requests for crop in crops]
-        lines = self.ocr.read_strips(flat)
-        out, start = [], 0
-        for crops in requests:
-            out.append(lines[start : start + len(crops)])
-            start += len(crops)
-        return out
+        lines = self.ocr.read_strips([crop for crops in requests for crop in crops])
+        result: list[list[list[TextLine]]] = _split(requests, lines)
+        return result

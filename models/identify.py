@@ -9,6 +9,7 @@ unit vectors) once the index is large; an exact matrix product below ``EXACT_LIM
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ def exact_search(ids: list[str], vectors: np.ndarray, queries: np.ndarray, k: in
         row = row[np.argsort(-scores[i, row])]
         out.append([(ids[j], float(scores[i, j])) for j in row])
     return out
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    result: np.ndarray = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+    return result
 
 
 @dataclass(frozen=True)
@@ -78,19 +84,41 @@ class CardIdentifier:
         self.vectors = np.zeros((0, 0), np.float32)
         self._ann: Any = None
         if index is not None and index.exists():
-            data = np.load(index)
-            self.set_index([str(i) for i in data["ids"]], data["vectors"].astype(np.float32))
+            self.load(index)
+
+    def load(self, path: Path) -> None:
+        data = np.load(path)
+        self.set_index([str(i) for i in data["ids"]], data["vectors"].astype(np.float32))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, ids=np.asarray(self.ids), vectors=self.vectors.astype(np.float16))
+
+    def add_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add references (a new set) to the ones there."""
+        if not self.ids:
+            self.set_index(list(ids), vectors)
+            return
+        start = len(self.ids)
+        self.ids.extend(ids)
+        self.vectors = np.concatenate([self.vectors, _unit(vectors)])
+        if self._ann is not None:
+            self._ann.add(np.arange(start, len(self.ids)), self.vectors[start:])
+        elif len(self.ids) > self.exact_limit:
+            self._build_ann()
 
     def set_index(self, ids: list[str], vectors: np.ndarray) -> None:
-        self.ids = ids
-        self.vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        self.ids = list(ids)
+        self.vectors = _unit(vectors)
         self._ann = None
         if len(ids) > self.exact_limit:
-            from usearch.index import Index
+            self._build_ann()
 
-            ann = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=32, expansion_search=128)
-            ann.add(np.arange(len(ids)), self.vectors)
-            self._ann = ann
+    def _build_ann(self) -> None:
+        from usearch.index import Index
+
+        ann = Index(ndim=self.vectors.shape[1], metric="ip", dtype="f16", connectivity=32, expansion_search=128)
+        ann.add(np.arange(len(self.ids)), self.vectors)
+        self._ann = ann
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         embedding, finish = self.session.run(None, {"image": batch.astype(np.float32)})

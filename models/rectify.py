@@ -22,16 +22,20 @@ def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def rectify_card(
-    photo: Image.Image, corners: np.ndarray | list[list[float]], *, size: tuple[int, int] = (WIDTH, HEIGHT)
+    photo: Image.Image | np.ndarray,
+    corners: np.ndarray | list[list[float]],
+    *,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> Image.Image:
-    """``corners``: the card's top-left, top-right, bottom-right, bottom-left in photo pixels."""
+    """``corners``: the card's top-left, top-right, bottom-right, bottom-left in photo pixels.
+    ``photo`` may be the RGB array already decoded, so many cards of one photo share it."""
     quad = np.asarray(corners, float)
     if quad.shape != (4, 2):
         raise ValueError("corners must be four (x, y) points")
     w, h = size
     flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
     out_to_photo = homography(flat, quad)  # maps output pixels back into the photo
-    source = np.asarray(photo.convert("RGB"))
+    source = photo if isinstance(photo, np.ndarray) else np.asarray(photo.convert("RGB"))
     warped = cv2.warpPerspective(
         source, out_to_photo, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )

@@ -40,25 +40,32 @@ class Runners(Protocol):
     async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]: ...
 
 
+def _layout(folder: Path) -> dict[str, Path]:
+    """Where each model sits in a models folder laid out as this repository's ``models/``."""
+    return {
+        "detector": folder / "detector" / "detector.onnx",
+        "identifier": folder / "identifier" / "identifier.onnx",
+        "index": folder / "identifier" / "index.npz",
+        "grader": folder / "grader" / "grader.onnx",
+    }
+
+
+_SHIPPED = _layout(MODELS_DIR)
+
+
 @dataclass(frozen=True)
 class ModelPaths:
-    detector: Path = MODELS_DIR / "detector" / "detector.onnx"
-    identifier: Path = MODELS_DIR / "identifier" / "identifier.onnx"
-    index: Path = MODELS_DIR / "identifier" / "index.npz"
-    grader: Path = MODELS_DIR / "grader" / "grader.onnx"
+    detector: Path = _SHIPPED["detector"]
+    identifier: Path = _SHIPPED["identifier"]
+    index: Path = _SHIPPED["index"]
+    grader: Path = _SHIPPED["grader"]
     detector_imgsz: int = 416
 
     @classmethod
     def under(cls, folder: Path | None) -> ModelPaths:
-        """The models laid out as in this repository's ``models/``, under ``folder`` (default: here)."""
-        if folder is None:
-            return cls()
-        return cls(
-            detector=folder / "detector" / "detector.onnx",
-            identifier=folder / "identifier" / "identifier.onnx",
-            index=folder / "identifier" / "index.npz",
-            grader=folder / "grader" / "grader.onnx",
-        )
+        """The models under ``folder`` (default: the ones shipped here)."""
+        paths = _layout(folder or MODELS_DIR)
+        return cls(paths["detector"], paths["identifier"], paths["index"], paths["grader"])
 
 
 class LocalRunners:
@@ -164,7 +171,7 @@ class ScanEngine:
             return ScanOutput(image.width, image.height, [], timings)
         t = time.perf_counter()
         quads = [portrait_corners(d.corners) for d in detections]
-        crops = await asyncio.to_thread(lambda: [rectify_card(image, q) for q in quads])
+        crops = await asyncio.to_thread(lambda: [rectify_card(rgb, q) for q in quads])
         flipped = [c.rotate(180) for c in crops]
         ident_batch = np.stack([identifier_input(c) for c in crops + flipped])
         grade_batch = np.stack([grader_input(c) for c in crops])

@@ -342,6 +342,11 @@ def load_catalog(game: str, path: Path, *, variants_path: Path | None = None) ->
     raise ValueError(f"unknown game {game!r}; expected one of {', '.join(GAMES)}")
 
 
+def load_catalogs(folder: Path) -> list[Catalog]:
+    """Both games' catalogs from their source files in ``folder`` (``{game}_cards.json.gz``)."""
+    return [load_catalog(game, folder / f"{game}_cards.json.gz") for game in GAMES]
+
+
 def iter_printings(catalogs: Iterable[Catalog]) -> Iterator[tuple[CardRecord, PrintingRecord]]:
     for catalog in catalogs:
         for card in catalog.cards:

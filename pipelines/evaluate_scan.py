@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from models.detector import _iou as box_iou
+
 MIN_VISIBLE = 0.3
 
 
 def _iou(a: list[float], b: list[float]) -> float:
-    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(box_iou(np.asarray(a, float), np.asarray([b], float))[0])
 
 
 def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:

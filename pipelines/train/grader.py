@@ -17,16 +17,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from models.grading import INPUT_H, INPUT_W
+from models.grading import grader_input as to_input  # training and serving prepare crops alike
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, grade, sample_condition
 
-INPUT_W, INPUT_H = 192, 268  # enough resolution for edge and corner wear
 SUBGRADES = ("corners", "edges", "surface")
-
-
-def to_input(card: Image.Image) -> np.ndarray:
-    arr = np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR), np.float32) / 255
-    return arr.transpose(2, 0, 1)
 
 
 def worn_example(spec: FaceSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -18,18 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier
+from models.identify import identifier_input as to_input  # training and serving prepare crops alike
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, sample_condition
-
-INPUT_W, INPUT_H = 128, 176  # the card's 63:88 proportions
-MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def to_input(card: Image.Image) -> np.ndarray:
-    """A rectified card image to the model's input tensor layout (3, H, W), normalised."""
-    arr = np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR), np.float32) / 255
-    return ((arr - MEAN) / STD).transpose(2, 0, 1)
 
 
 def clean_face(spec: FaceSpec) -> Image.Image:
@@ -66,9 +58,6 @@ def photo_like(spec: FaceSpec, rng: np.random.Generator) -> Image.Image:
         band = np.exp(-(((x - rng.uniform(0, w)) / rng.uniform(20, 80)) ** 2))[..., None]
         flat = Image.fromarray((arr + band * rng.uniform(60, 160)).clip(0, 255).astype(np.uint8))
     return flat.filter(ImageFilter.GaussianBlur(rng.uniform(0, 2.0)))
-
-
-FINISH_CLASSES = ("normal", "holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil", "gold_foil")
 
 
 def finish_class(finish: str) -> int:
@@ -212,17 +201,6 @@ def fast_view(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return result
 
 
-def render_views(specs: Sequence[FaceSpec], views: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``views`` full-resolution photo-like views per printing (slow; for evaluation)."""
-    images, labels = [], []
-    for index, spec in enumerate(specs):
-        rng = np.random.default_rng([seed, index])
-        for _ in range(views):
-            images.append(to_input(photo_like(spec, rng)))
-            labels.append(index)
-    return np.stack(images), np.asarray(labels)
-
-
 def training_cards(pool: Sequence[FaceSpec], cards: int, seed: int) -> list[list[FaceSpec]]:
     """``cards`` cards drawn from the pool, each with all of its printings (one class per card)."""
     by_card: dict[str, list[FaceSpec]] = {}
@@ -344,55 +322,19 @@ def reference_specs(pool: Sequence[FaceSpec]) -> list[FaceSpec]:
     return list(seen.values())
 
 
-class EmbeddingIndex:
-    """Cosine nearest neighbours over the reference embeddings of every card.
+class EmbeddingIndex(CardIdentifier):
+    """The serving identifier (``models.identify``) plus what building an index needs: embedding
+    images into it. Searches exactly below 50,000 references, with an HNSW graph above."""
 
-    Exact search (one matrix product: 0.5 ms for 27,500 cards x 128 dims on one CPU core) is
-    used below ``ann_threshold`` references; beyond it an HNSW graph (usearch) takes over.
-    """
-
-    def __init__(self, onnx: Path, providers: list[str] | None = None) -> None:
-        import onnxruntime as ort
-
-        self.session = ort.InferenceSession(str(onnx), providers=providers or ["CPUExecutionProvider"])
-        self.ids: list[str] = []
-        self.vectors = np.zeros((0, 0), np.float32)
-
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings (N, dim) and finish probabilities (N, len(FINISH_CLASSES))."""
-        embedding, finish = self.session.run(None, {"image": batch.astype(np.float32)})
-        return embedding, finish
-
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        return self.run(batch)[0]
+    def __init__(self, onnx: Path) -> None:
+        super().__init__(onnx, device="cpu")
 
     def add(self, ids: Sequence[str], images: Sequence[Image.Image], batch: int = 64) -> None:
         vectors = [
-            self.embed(np.stack([to_input(im) for im in images[i : i + batch]])) for i in range(0, len(images), batch)
+            self.run(np.stack([to_input(im) for im in images[i : i + batch]]))[0] for i in range(0, len(images), batch)
         ]
         if vectors:
             self.add_vectors(ids, np.concatenate(vectors))
-
-    def add_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        self.vectors = vectors if self.vectors.size == 0 else np.concatenate([self.vectors, vectors])
-        self.ids.extend(ids)
-
-    def search_vectors(self, queries: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
-        from models.identify import exact_search
-
-        return exact_search(self.ids, self.vectors, queries, k)
-
-    def search(self, images: Sequence[Image.Image], k: int = 5) -> list[list[tuple[str, float]]]:
-        return self.search_vectors(self.embed(np.stack([to_input(im) for im in images])), k)
-
-    def save(self, path: Path) -> None:
-        np.savez_compressed(path, ids=np.asarray(self.ids), vectors=self.vectors.astype(np.float16))
-
-    def load(self, path: Path) -> None:
-        data = np.load(path)
-        self.ids = [str(i) for i in data["ids"]]
-        vectors = data["vectors"].astype(np.float32)
-        self.vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def build_index(
@@ -425,7 +367,7 @@ def evaluate_retrieval(
         e, f = index.run(np.stack([to_input(v) for v in views[i : i + 64]]))
         embeddings.append(e)
         finishes.append(f)
-    results = index.search_vectors(np.concatenate(embeddings), k=5)
+    results = index.search(np.concatenate(embeddings), k=5)
     finish_ok = np.concatenate(finishes).argmax(1) == np.asarray([finish_class(s.finish) for s in queries])
     top1 = np.asarray([r[0][0] == s.art_key for r, s in zip(results, queries, strict=True)])
     top5 = np.mean([s.art_key in [i for i, _ in r] for r, s in zip(results, queries, strict=True)])

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.catalog_sources import Catalog
+from pipelines.catalog_sources import load_catalogs
 from serve_app.cli.base import (
     _progress,
     app,
@@ -19,13 +19,6 @@ from serve_app.cli.base import (
 from serve_app.settings import get_settings
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the shipped weights and model cards
-
-
-def _catalogs(source: Path) -> list[Catalog]:
-    """Both catalogs, read from their source files in ``source``."""
-    from pipelines.catalog_sources import load_catalog
-
-    return [load_catalog(game, source / f"{game}_cards.json.gz") for game in ("pokemon", "fab")]
 
 
 class SplitName(StrEnum):
@@ -54,7 +47,7 @@ def train_detector_command(
     dataset = {"images": images, "seed": seed, "folder": str(data)}
     if not (data / "data.yaml").exists():
         source = get_settings().resolved_catalog_dir()
-        catalogs = _catalogs(source)
+        catalogs = load_catalogs(source)
         with _progress() as progress:
             task = progress.add_task("rendering scenes", total=images)
             dataset.update(
@@ -114,7 +107,7 @@ def train_identifier_command(
     )
 
     source = get_settings().resolved_catalog_dir()
-    catalogs = _catalogs(source)
+    catalogs = load_catalogs(source)
     train_pool, held = printing_pool(catalogs, "train"), printing_pool(catalogs, "heldout")
     result = train_identifier(
         IdentifierConfig(
@@ -243,7 +236,7 @@ def export_command(
 
     folder = MODELS_DIR / model.value
     source = folder / f"{model.value}.onnx"
-    pool = printing_pool(_catalogs(get_settings().resolved_catalog_dir()), "heldout")
+    pool = printing_pool(load_catalogs(get_settings().resolved_catalog_dir()), "heldout")
     rng = np.random.default_rng(0)
     cards = [photo_like(pool[int(i)], rng) for i in rng.choice(len(pool), samples, replace=False)]
     if model is ModelName.identifier:
@@ -293,7 +286,7 @@ def index_command(
     from pipelines.render.card_face import face_spec
     from pipelines.train.identifier import EmbeddingIndex, build_index, reference_specs
 
-    catalogs = _catalogs(get_settings().resolved_catalog_dir())
+    catalogs = load_catalogs(get_settings().resolved_catalog_dir())
     wanted = set(sets or [])
     specs = []
     for catalog in catalogs:
@@ -307,7 +300,7 @@ def index_command(
     if wanted and out.exists():
         index.load(out)
         keep = [i for i, card_id in enumerate(index.ids) if card_id not in {s.art_key for s in specs}]
-        index.ids, index.vectors = [index.ids[i] for i in keep], index.vectors[keep]
+        index.set_index([index.ids[i] for i in keep], index.vectors[keep])
     with _progress() as progress:
         task = progress.add_task("embedding reference faces", total=len(specs))
         build_index(index, reference_specs(specs), progress=lambda n: progress.advance(task, n))
@@ -330,7 +323,7 @@ def dataset_scenes(
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
 
     source = catalog_dir or get_settings().resolved_catalog_dir()
-    catalogs = _catalogs(source)
+    catalogs = load_catalogs(source)
     config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value)
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)
@@ -355,7 +348,7 @@ def train_grader_command(
     from pipelines.train.grader import GraderConfig, train_grader, write_card
 
     source = get_settings().resolved_catalog_dir()
-    catalogs = _catalogs(source)
+    catalogs = load_catalogs(source)
     with console.status("training the grader"):
         result = train_grader(
             GraderConfig(out=out, examples=examples, epochs=epochs, seed=seed), printing_pool(catalogs, "train")

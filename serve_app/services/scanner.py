@@ -17,9 +17,9 @@ from models.scan import ScanEngine, ScanPayload, scan_bytes
 
 def load_matcher(catalog_dir: Path) -> Any:
     from models.matching import CatalogMatcher
-    from pipelines.catalog_sources import load_catalog
+    from pipelines.catalog_sources import load_catalogs
 
-    return CatalogMatcher([load_catalog(g, catalog_dir / f"{g}_cards.json.gz") for g in ("pokemon", "fab")])
+    return CatalogMatcher(load_catalogs(catalog_dir))
 
 
 class LocalScanner:

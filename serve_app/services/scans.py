@@ -13,10 +13,10 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -132,6 +132,11 @@ async def accept_scan(
     return items, skipped
 
 
+def _unclaimed(now: datetime) -> ColumnElement[bool]:
+    """A job nobody is running: queued, or running under a lease that ran out (a lost replica)."""
+    return or_(col(Scan.status) == "queued", (col(Scan.status) == "running") & (col(Scan.lease_until) < now))
+
+
 class ScanWorker:
     """Runs this replica's share of the scan jobs (at most ``settings.scan_concurrency`` at once)."""
 
@@ -184,15 +189,7 @@ class ScanWorker:
         """Jobs nobody is running: queued, or running under a lease that ran out (a lost replica)."""
         async with self.sessions() as session:
             rows = await session.exec(
-                select(Scan.id)
-                .where(
-                    or_(
-                        col(Scan.status) == "queued",
-                        (col(Scan.status) == "running") & (col(Scan.lease_until) < utcnow()),
-                    )
-                )
-                .order_by(col(Scan.created_at))
-                .limit(50)
+                select(Scan.id).where(_unclaimed(utcnow())).order_by(col(Scan.created_at)).limit(50)
             )
             return list(rows.all())
 
@@ -200,10 +197,7 @@ class ScanWorker:
         now = utcnow()
         claimed = await session.exec(
             update(Scan)
-            .where(
-                col(Scan.id) == scan_id,
-                or_(col(Scan.status) == "queued", (col(Scan.status) == "running") & (col(Scan.lease_until) < now)),
-            )
+            .where(col(Scan.id) == scan_id, _unclaimed(now))
             .values(
                 status="running",
                 lease_until=now + timedelta(seconds=self.settings.scan_lease_s),
