@@ -93,7 +93,7 @@ def parse_collector(text: str) -> dict[str, Any]:
         if total and not re.match(r"[A-Z]", m[2]):
             found["total"] = int(total)
     if m := CODE_NUMBER.search(upper):
-        found["identifier"] = f"{m[1]}{m[2]}"
+        found["identifier"] = collector_key(f"{m[1]}{m[2]}")  # MST095 is looked up as MST95
     found["tokens"] = set(re.findall(r"[A-Z][A-Z0-9]{1,4}", upper))
     return found
 

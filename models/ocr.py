@@ -68,18 +68,36 @@ class CardOCR:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self.engine = RapidOCR(params=params)
 
+    def detect(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Text line boxes (N, 4, 2) of every strip. Rectified cards share one size, so every top strip
+        (and every bottom strip) has the same shape: strips of a shape go through the text detector as
+        one batch, not one call each."""
+        detector = self.engine._load_det_model()
+        out: list[np.ndarray] = [np.zeros((0, 4, 2), np.float32) for _ in crops]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, crop in enumerate(crops):
+            groups.setdefault(crop.shape, []).append(index)
+        for members in groups.values():
+            prepared = [detector.get_preprocess()(crops[i]) for i in members]
+            if any(p is None for p in prepared):
+                continue
+            predictions = detector.session(np.concatenate(prepared))
+            for row, index in enumerate(members):
+                boxes, _ = detector.postprocess_op(predictions[row : row + 1], crops[index].shape[:2])
+                if len(boxes):
+                    out[index] = detector.sorted_boxes(np.asarray(boxes, np.float32))
+        return out
+
     def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]:
-        """The text lines found in each strip (BGR uint8): the text detector on every strip, then
+        """The text lines found in each strip (BGR uint8): the text detector over all strips, then
         one recognition batch over the lines worth reading (the top strip's largest line, and the
         bottom strip's lines short of a full-width row)."""
         selected: list[tuple[int, np.ndarray, float, float]] = []  # strip, crop, area, left x
-        for index, crop in enumerate(crops):
-            found = self.engine(crop, use_cls=False, use_rec=False)
-            boxes = getattr(found, "boxes", None)
-            if boxes is None or not len(boxes):
+        for index, (crop, boxes) in enumerate(zip(crops, self.detect(crops), strict=True)):
+            if not len(boxes):
                 continue
             lines = []
-            for box in np.asarray(boxes, np.float32):
+            for box in boxes:
                 xs, ys = box[:, 0], box[:, 1]
                 width, height = float(xs.max() - xs.min()), float(ys.max() - ys.min())
                 lines.append((box, width * height, float(xs.min()), width))

@@ -80,6 +80,7 @@ class IdentifierConfig:
     threads: int = 2
     scale: float = 30.0  # ArcFace s
     margin: float = 0.3  # ArcFace m: a smaller margin converges in fewer epochs
+    margin_warmup: float = 0.3  # share of the steps over which m ramps up from 0 (plain cosine softmax first)
     loss: str = "arcface"  # or "infonce": two views of each card in a batch, the others as negatives
     temperature: float = 0.1  # InfoNCE
 
@@ -232,6 +233,8 @@ def train_identifier(
     optimizer = torch.optim.AdamW([*model.parameters(), arcface.weight], lr=config.lr, weight_decay=1e-4)
     steps = config.epochs * -(-len(cards) * config.views_per_printing // config.batch)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(steps, 1))
+    warmup_steps = max(1, int(steps * config.margin_warmup))
+    step = 0
     first_of_card = np.searchsorted(labels, np.arange(len(cards)))
     count_of_card = np.bincount(labels, minlength=len(cards))
     history, finish_accuracy = [], []
@@ -258,6 +261,10 @@ def train_identifier(
             x = torch.from_numpy(np.stack([fast_view(faces[i], rng) for i in idx])).to(config.device)
             y = torch.from_numpy(labels[idx]).to(config.device)
             f = torch.from_numpy(finishes[idx]).to(config.device)
+            # ArcFace from scratch stalls when the margin applies from the first step: start as a
+            # plain cosine softmax and bring the margin in once the classes have separated a little
+            arcface.m = config.margin * min(1.0, step / warmup_steps)
+            step += 1
             embedding, finish_logits = model.train_forward(x)
             metric = info_nce(embedding, y, config.temperature) if config.loss == "infonce" else arcface(embedding, y)
             loss = metric + torch.nn.functional.cross_entropy(finish_logits, f)
@@ -268,6 +275,8 @@ def train_identifier(
             total += float(loss.detach()) * len(idx)
             correct += int((finish_logits.argmax(1) == f).sum())
             seen += len(idx)
+            if progress and step % 100 == 0:
+                progress(f"step {step}/{steps}: loss {total / seen:.4f}, margin {arcface.m:.2f}")
         history.append(round(total / max(seen, 1), 4))
         finish_accuracy.append(round(correct / max(seen, 1), 4))
         if progress:

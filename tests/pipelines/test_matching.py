@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from models.matching import CatalogMatcher, parse_collector, parse_name, pick_printing
@@ -19,6 +21,7 @@ def test_parsing_what_ocr_reads() -> None:
     found = parse_collector("G PAF EN 054/091 ★")
     assert (found["number"], found["total"]) == ("54", 91) and "PAF" in found["tokens"]
     assert parse_collector("MST131 R")["identifier"] == "MST131"
+    assert parse_collector("AOJi Maiko MST095 C")["identifier"] == "MST95"
     assert parse_collector("")["tokens"] == set()
 
 
@@ -53,6 +56,9 @@ def test_fab_identifier_and_finish(matcher: CatalogMatcher) -> None:
     card = next(c for c in matcher.cards if c.game == "fab" and len(c.printings) > 1)
     match = matcher.match([], name_text=card.name, collector_text=f"{card.card_id} R")
     assert match.candidates[0].card.card_id == card.card_id
+    padded = next(c for c in matcher.cards if c.game == "fab" and re.search(r"[A-Z]0\d", c.card_id))
+    match = matcher.match([], name_text=padded.name[:-2] + "xx", collector_text=f"Illus. Someone {padded.card_id} C")
+    assert match.candidates[0].card.card_id == padded.card_id  # the leading zero as printed still matches
     finishes = {f for _, f in card.printings}
     for finish in finishes:
         assert pick_printing(card, finish)[1] == finish
