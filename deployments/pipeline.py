@@ -42,10 +42,13 @@ class HandleRunners:
 
 @serve.deployment(name="ScanPipeline", graceful_shutdown_timeout_s=5, max_ongoing_requests=16)
 class ScanPipeline:
-    def __init__(self, detector: Any, identifier: Any, grader: Any, ocr: Any, catalog_dir: str) -> None:
+    def __init__(
+        self, detector: Any, identifier: Any, grader: Any, ocr: Any, catalog_dir: str, fusion: str | None = None
+    ) -> None:
         from serve_app.services.scanner import load_matcher
 
-        self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr), load_matcher(Path(catalog_dir)))
+        matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None)
+        self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr), matcher)
 
     async def scan(self, data: bytes) -> ScanPayload:
         return await scan_bytes(self.engine, data)

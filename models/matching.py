@@ -6,16 +6,23 @@ matches the OCR'd name (typo-tolerant, rapidfuzz), and cards whose collector num
 ``TG05``, ``MST131``) matches the OCR'd collector line. Each candidate gets a score from the
 evidence it agrees with; a softmax over the candidates gives the confidence. A card whose art is
 not in the reference index (a real photo) is still found exactly from its name and collector
-line. Tiers: GOOD (confidence >= ``GOOD_AT`` and two independent signals agree), FAIR, POOR
+line. Tiers: GOOD (confidence >= ``good_at`` and two independent signals agree), FAIR, POOR
 (needs review); ``benchmarks/scan.py`` measures each tier's precision on held-out scenes.
+
+The confidence is a conditional logit over the candidates plus a "none of these" alternative
+(so one weak candidate is not 100% sure). Its weights, the null's bias and the GOOD threshold are
+fitted on scans of labelled scenes (``cardvault train fusion``, ``pipelines/train/fusion.py``)
+and shipped in ``models/fusion/fusion.json``; the defaults below are hand-set fallbacks.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +30,79 @@ from rapidfuzz import fuzz, process
 
 from pipelines.catalog_sources import Catalog, collector_key, normalize_name
 
-GOOD_AT, FAIR_AT = 0.95, 0.6
 EMBEDDING_SURE = 0.15  # a neighbour this far above the neighbourhood's median is the art recognised
-WEIGHTS = {"embedding": 20.0, "name": 7.0, "number": 4.0, "total": 2.0, "set_code": 1.5}
+FEATURES = ("embedding", "embedding_first", "name", "name_exact", "number", "total", "set_code")
+
+
+def agreeing(evidence: np.ndarray) -> bool:
+    """Two independent signals name this card: the art and the text, or the name and the number."""
+    art = evidence[FEATURES.index("embedding")] >= EMBEDDING_SURE
+    name = evidence[FEATURES.index("name")] >= 0.85
+    number = evidence[FEATURES.index("number")] > 0
+    return bool((art and (name or number)) or (name and number))
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How evidence becomes a confidence: one weight per feature, the bias of "none of these"."""
+
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "embedding": 20.0,
+            "embedding_first": 0.0,
+            "name": 7.0,
+            "name_exact": 0.0,
+            "number": 4.0,
+            "total": 2.0,
+            "set_code": 1.5,
+        }
+    )
+    null_bias: float = 0.0
+    good_at: float = 0.95
+    fair_at: float = 0.6
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.array([self.weights.get(name, 0.0) for name in FEATURES], np.float32)
+
+    def confidences(self, features: np.ndarray) -> np.ndarray:
+        """Probability of each candidate (rows of ``features``) being the card; the rest is "none"."""
+        logits = np.append(features @ self.vector, self.null_bias)
+        probs = np.exp(logits - logits.max())
+        out: np.ndarray = (probs / probs.sum())[:-1]
+        return out
+
+    def tier(self, confidence: float, evidence: np.ndarray) -> str:
+        """GOOD needs the confidence and two independent signals that agree (the art and the text, or
+        the name and the collector number); FAIR the confidence alone; POOR needs review."""
+        return (
+            "GOOD"
+            if confidence >= self.good_at and agreeing(evidence)
+            else "FAIR"
+            if confidence >= self.fair_at
+            else "POOR"
+        )
+
+    @classmethod
+    def load(cls, path: Path | None) -> Fusion:
+        """The fitted fusion at ``path``; the hand-set defaults when there is none."""
+        if path is None or not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(
+            {k: float(v) for k, v in data["weights"].items()},
+            float(data["null_bias"]),
+            float(data["good_at"]),
+            float(data["fair_at"]),
+            {k: float(v) for k, v in data.get("metrics", {}).items()},
+        )
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+
 NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
 CODE_NUMBER = re.compile(r"\b([A-Z]{2,4})\s?(\d{2,3})\b")
 HP_SUFFIX = re.compile(r"\s*H\s*P\s*[\dOoIlSB]{1,3}\s*[^\w]*$")
@@ -70,13 +147,6 @@ class Match:
     candidates: list[Candidate]
     tier: str  # GOOD / FAIR / POOR
 
-    def ranked(self) -> list[dict[str, Any]]:
-        """The candidates as the API shows them; the runners-up carry the tier their confidence earns."""
-        return [
-            c.to_dict() | {"tier": self.tier if k == 0 else ("FAIR" if c.confidence >= FAIR_AT else "POOR")}
-            for k, c in enumerate(self.candidates)
-        ]
-
 
 def parse_name(text: str) -> str:
     """The OCR'd name band without the HP figure that shares the line (``PikachuHP60``)."""
@@ -99,7 +169,8 @@ def parse_collector(text: str) -> dict[str, Any]:
 
 
 class CatalogMatcher:
-    def __init__(self, catalogs: Sequence[Catalog]) -> None:
+    def __init__(self, catalogs: Sequence[Catalog], fusion: Fusion | None = None) -> None:
+        self.fusion = fusion or Fusion()
         self.cards: list[CatalogCard] = []
         self.by_id: dict[str, int] = {}
         by_name: dict[str, list[int]] = defaultdict(list)
@@ -140,15 +211,17 @@ class CatalogMatcher:
         index = self.by_id.get(card_id)
         return self.cards[index] if index is not None else None
 
-    def match(
-        self, neighbours: Sequence[tuple[str, float]], name_text: str = "", collector_text: str = "", limit: int = 5
-    ) -> Match:
+    def evidence(
+        self, neighbours: Sequence[tuple[str, float]], name_text: str = "", collector_text: str = ""
+    ) -> tuple[list[int], np.ndarray]:
+        """The candidate cards (indices) for one reading and their features (rows, ``FEATURES``)."""
         name = parse_name(name_text)
         collector = parse_collector(collector_text)
         # the embedding's evidence is how far a neighbour stands above the neighbourhood (the median of
         # the k nearest), not its raw cosine: an embedding that finds everything similar says nothing
         reference = float(np.median([score for _, score in neighbours])) if neighbours else 0.0
         embedding = {self.by_id[i]: max(0.0, s - reference) for i, s in neighbours if i in self.by_id}
+        first = self.by_id.get(neighbours[0][0], -1) if neighbours else -1
         pool: set[int] = set(embedding)
         name_scores: dict[int, float] = {}
         if len(name) >= 3:
@@ -161,32 +234,38 @@ class CatalogMatcher:
         for key in (number, identifier):
             if key:
                 pool |= set(self.by_number.get(key, [])[:400])
-        if not pool:
-            return Match([], "POOR")
         indices = sorted(pool)
-        features = np.zeros((len(indices), len(WEIGHTS)), np.float32)
+        features = np.zeros((len(indices), len(FEATURES)), np.float32)
         for row, index in enumerate(indices):
             card = self.cards[index]
             features[row, 0] = embedding.get(index, 0.0)
-            features[row, 1] = name_scores.get(index, 0.0)
+            features[row, 1] = float(index == first and embedding.get(index, 0.0) > 0)
+            features[row, 2] = name_scores.get(index, 0.0)
+            features[row, 3] = float(name_scores.get(index, 0.0) >= 1.0)
             key = collector_key(card.number if card.game == "pokemon" else card.card_id)
-            features[row, 2] = float(key in (number, identifier))
-            features[row, 3] = float(collector.get("total") is not None and card.printed_total == collector["total"])
-            features[row, 4] = float(bool(card.set_code) and card.set_code in collector["tokens"])
-        logits = features @ np.array(list(WEIGHTS.values()), np.float32)
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
+            features[row, 4] = float(key in (number, identifier))
+            features[row, 5] = float(collector.get("total") is not None and card.printed_total == collector["total"])
+            features[row, 6] = float(bool(card.set_code) and card.set_code in collector["tokens"])
+        return indices, features
+
+    def match(
+        self, neighbours: Sequence[tuple[str, float]], name_text: str = "", collector_text: str = "", limit: int = 5
+    ) -> Match:
+        indices, features = self.evidence(neighbours, name_text, collector_text)
+        if not indices:
+            return Match([], "POOR")
+        probs = self.fusion.confidences(features)
         order = np.argsort(-probs)[:limit]
+        shown = ("embedding", "name", "number", "total", "set_code")
         candidates = [
-            Candidate(self.cards[indices[i]], float(probs[i]), dict(zip(WEIGHTS, map(float, features[i]), strict=True)))
+            Candidate(
+                self.cards[indices[i]],
+                float(probs[i]),
+                {k: float(features[i, FEATURES.index(k)]) for k in shown},
+            )
             for i in order
         ]
-        best = features[order[0]]
-        # two independent signals agree: the art and the text, or the name and the collector number
-        agreeing = (best[0] >= EMBEDDING_SURE and (best[1] >= 0.85 or best[2] > 0)) or (best[1] >= 0.85 and best[2] > 0)
-        confidence = candidates[0].confidence
-        tier = "GOOD" if confidence >= GOOD_AT and agreeing else "FAIR" if confidence >= FAIR_AT else "POOR"
-        return Match(candidates, tier)
+        return Match(candidates, self.fusion.tier(candidates[0].confidence, features[order[0]]))
 
 
 def pick_printing(card: CatalogCard, finish: str) -> tuple[str, str]:

@@ -47,6 +47,7 @@ def _layout(folder: Path) -> dict[str, Path]:
         "identifier": folder / "identifier" / "identifier.onnx",
         "index": folder / "identifier" / "index.npz",
         "grader": folder / "grader" / "grader.onnx",
+        "fusion": folder / "fusion" / "fusion.json",
     }
 
 
@@ -59,13 +60,14 @@ class ModelPaths:
     identifier: Path = _SHIPPED["identifier"]
     index: Path = _SHIPPED["index"]
     grader: Path = _SHIPPED["grader"]
+    fusion: Path = _SHIPPED["fusion"]
     detector_imgsz: int = 416
 
     @classmethod
     def under(cls, folder: Path | None) -> ModelPaths:
         """The models under ``folder`` (default: the ones shipped here)."""
         paths = _layout(folder or MODELS_DIR)
-        return cls(paths["detector"], paths["identifier"], paths["index"], paths["grader"])
+        return cls(paths["detector"], paths["identifier"], paths["index"], paths["grader"], paths["fusion"])
 
 
 class LocalRunners:
@@ -111,7 +113,7 @@ class ScannedCard:
     finish_confidence: float
     grade: dict[str, Any]
     ocr: dict[str, Any]
-    embedding: list[tuple[str, float]]  # the index's nearest reference faces, before fusion
+    embedding: list[tuple[str, float]]  # the index's nearest reference faces, before fusion (the API shows 3)
     crop: Image.Image = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +128,7 @@ class ScannedCard:
             "finish_confidence": round(self.finish_confidence, 4),
             "grade": self.grade,
             "ocr": self.ocr,
-            "embedding": [[card_id, round(score, 4)] for card_id, score in self.embedding],
+            "embedding": [[card_id, round(score, 4)] for card_id, score in self.embedding[:3]],
         }
 
 
@@ -172,8 +174,8 @@ class ScanEngine:
         t = time.perf_counter()
         quads = [portrait_corners(d.corners) for d in detections]
         crops = await asyncio.to_thread(lambda: [rectify_card(rgb, q) for q in quads])
-        flipped = [c.rotate(180) for c in crops]
-        ident_batch = np.stack([identifier_input(c) for c in crops + flipped])
+        upright = np.stack([identifier_input(c) for c in crops])
+        ident_batch = np.concatenate([upright, upright[:, :, ::-1, ::-1]])  # and each card half a turn round
         grade_batch = np.stack([grader_input(c) for c in crops])
         lines = [s for c in crops for s in strips(np.asarray(c))]  # name and collector strips of each card
         timings["rectify"] = (time.perf_counter() - t) * 1000
@@ -204,9 +206,11 @@ class ScanEngine:
             and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
         ]
         if turned:
-            reread = await self.read([s for i in turned for s in strips(np.asarray(flipped[i]))])
+            for i in turned:
+                crops[i] = crops[i].rotate(180)
+            reread = await self.read([s for i in turned for s in strips(np.asarray(crops[i]))])
             for i, text in zip(turned, reread, strict=True):
-                crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
+                identities[i], texts[i] = identities[n + i], text
                 quads[i] = np.roll(quads[i], 2, axis=0)
         cards = []
         for i, detection in enumerate(detections):
@@ -238,7 +242,7 @@ class ScanEngine:
                         "collector": text.collector,
                         "collector_score": round(text.collector_score, 3),
                     },
-                    embedding=identity.neighbours[:3],
+                    embedding=identity.neighbours,
                     crop=crops[i],
                 )
             )

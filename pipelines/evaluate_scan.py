@@ -21,20 +21,37 @@ def _iou(a: list[float], b: list[float]) -> float:
     return float(box_iou(np.asarray(a, float), np.asarray([b], float))[0])
 
 
-def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
-    """Rows for matched cards, plus the counts of false positives and missed labelled cards."""
+def pair_with_labels(
+    found: list[dict[str, Any]], labels: list[dict[str, Any]]
+) -> tuple[list[tuple[int, dict[str, Any]]], int, int]:
+    """(index in ``found``, its labelled card) pairs, surest detections first, plus the counts of
+    false positives and of missed labelled cards."""
     truth = [c for c in labels if c["visible"] >= MIN_VISIBLE]
     used: set[int] = set()
-    rows, false_positives = [], 0
-    for card in sorted(found, key=lambda c: -c.get("detection_score", 0)):
-        overlaps = [(_iou(card["box"], t["box"]), k) for k, t in enumerate(truth) if k not in used]
+    pairs, false_positives = [], 0
+    for i in sorted(range(len(found)), key=lambda i: -found[i].get("detection_score", 0)):
+        overlaps = [(_iou(found[i]["box"], t["box"]), k) for k, t in enumerate(truth) if k not in used]
         best = max(overlaps, default=(0.0, -1))
         if best[0] < 0.5:
             false_positives += 1
             continue
         used.add(best[1])
-        t = truth[best[1]]
-        card_id = t["printing_id"].split(":")[0]
+        pairs.append((i, truth[best[1]]))
+    return pairs, false_positives, len(truth) - len(used)
+
+
+def card_of(label: dict[str, Any]) -> str:
+    """The catalog card id of a labelled printing (``sv1-5:holofoil:en`` -> ``sv1-5``)."""
+    return str(label["printing_id"]).split(":")[0]
+
+
+def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
+    """Rows for matched cards, plus the counts of false positives and missed labelled cards."""
+    pairs, false_positives, missed = pair_with_labels(found, labels)
+    rows = []
+    for i, t in pairs:
+        card = found[i]
+        card_id = card_of(t)
         ids = [c["card_id"] for c in card["candidates"]]
         row = {
             "top1": bool(ids) and ids[0] == card_id,
@@ -53,7 +70,7 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
                 abs(measured[0] - c["centering_lr"]) * 100 + abs(measured[1] - c["centering_tb"]) * 100
             ) / 2
         rows.append(row)
-    return rows, false_positives, len(truth) - len(used)
+    return rows, false_positives, missed
 
 
 def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> dict[str, float]:

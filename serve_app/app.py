@@ -93,6 +93,7 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
         grader.options(**opts(m.grader_gpus)).bind(paths, device=m.device, max_batch=m.max_batch),
         ocr.options(**opts(m.ocr_gpus)).bind(device=m.device, max_batch=m.max_batch),
         str(settings.resolved_catalog_dir()),
+        str(paths.fusion),
     )
     return composed
 

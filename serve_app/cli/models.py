@@ -361,3 +361,51 @@ def train_grader_command(
         shutil.copy(result["onnx"], models / "grader.onnx")
         card = write_card(result, models, command="cardvault " + " ".join(sys.argv[1:]))
         console.print(f"[green]shipped {models / 'grader.onnx'} with {card}[/green]")
+
+
+@train_app.command("fusion")
+def train_fusion_command(
+    scenes: Annotated[list[Path], typer.Option(help="labelled scene sets to scan (repeat the option for more)")],
+    limit: Annotated[int | None, typer.Option(help="photos per scene set")] = None,
+    readings: Annotated[Path, typer.Option(help="where the scanned readings are kept")] = Path(
+        "runs/fusion/readings.jsonl"
+    ),
+    rescan: Annotated[bool, typer.Option(help="scan again even when the readings file exists")] = False,
+    seed: int = 0,
+    ship: Annotated[bool, typer.Option(help="write models/fusion/fusion.json and its model card")] = False,
+) -> None:
+    """Fit the identification fusion (evidence weights, "none of these", the GOOD threshold) on scans
+    of labelled scenes by the shipped models, and measure it on the readings it was not fitted on."""
+    import asyncio
+    import functools
+    import sys
+
+    from models.scan import LocalRunners, ScanEngine
+    from pipelines.train.fusion import collect_readings, fit_fusion, load_readings, save_readings, write_card
+    from serve_app.services.scanner import load_matcher
+
+    matcher = load_matcher(get_settings().resolved_catalog_dir())
+    if rescan or not readings.exists():
+        engine = ScanEngine(LocalRunners(device="cpu"), matcher)
+        collected = []
+        for folder in scenes:
+            with _progress() as progress:
+                entries = len((folder / "manifest.jsonl").read_text().splitlines())
+                task = progress.add_task(f"scanning {folder}", total=min(limit or entries, entries))
+                advance = functools.partial(progress.advance, task)
+                collected += asyncio.run(collect_readings(engine, folder, limit, progress=advance))
+        save_readings(collected, readings)
+    result = fit_fusion(matcher, load_readings(readings), seed=seed)
+    console.print(f"{'metric':<30} {'hand-set':>10} {'fitted':>10}")
+    for key, value in result.fusion.metrics.items():
+        console.print(f"{key:<30} {result.default.get(key, float('nan')):>10.4f} {value:>10.4f}")
+    console.print(f"weights {result.fusion.weights}, null bias {result.fusion.null_bias:.3f}")
+    console.print(f"GOOD at confidence >= {result.fusion.good_at:.4f}")
+    if ship:
+        card = write_card(
+            result,
+            MODELS_DIR / "fusion",
+            command="cardvault " + " ".join(sys.argv[1:]),
+            sources=[str(s) for s in scenes],
+        )
+        console.print(f"[green]shipped {MODELS_DIR / 'fusion' / 'fusion.json'} with {card}[/green]")

@@ -15,11 +15,13 @@ from typing import Any
 from models.scan import ScanEngine, ScanPayload, scan_bytes
 
 
-def load_matcher(catalog_dir: Path) -> Any:
-    from models.matching import CatalogMatcher
+def load_matcher(catalog_dir: Path, fusion: Path | None = None) -> Any:
+    """The catalog matcher with the fitted fusion weights at ``fusion`` (the shipped ones by default)."""
+    from models.matching import CatalogMatcher, Fusion
+    from models.scan import ModelPaths
     from pipelines.catalog_sources import load_catalogs
 
-    return CatalogMatcher(load_catalogs(catalog_dir))
+    return CatalogMatcher(load_catalogs(catalog_dir), Fusion.load(fusion or ModelPaths().fusion))
 
 
 class LocalScanner:
@@ -39,8 +41,8 @@ class LocalScanner:
     def _build(self) -> ScanEngine:
         from models.scan import LocalRunners, ModelPaths
 
-        runners = LocalRunners(ModelPaths.under(self.models_dir), device=self.device)
-        return ScanEngine(runners, load_matcher(self.catalog_dir))
+        paths = ModelPaths.under(self.models_dir)
+        return ScanEngine(LocalRunners(paths, device=self.device), load_matcher(self.catalog_dir, paths.fusion))
 
     async def scan(self, data: bytes) -> ScanPayload:
         return await scan_bytes(await self.engine(), data)
