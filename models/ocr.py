@@ -72,7 +72,9 @@ class CardOCR:
         """Text line boxes (N, 4, 2) of every strip. Rectified cards share one size, so every top strip
         (and every bottom strip) has the same shape: strips of a shape go through the text detector as
         one batch, not one call each."""
-        detector = self.engine._load_det_model()
+        # rapidocr loads its models lazily and has no public batch API for detection: its detector's
+        # own preprocessing, session and DB post-processing are reused here (version pinned in uv.lock)
+        detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
         out: list[np.ndarray] = [np.zeros((0, 4, 2), np.float32) for _ in crops]
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, crop in enumerate(crops):
