@@ -156,7 +156,7 @@ class ScanWorker:
         self._scanner = scanner
         self._slots = asyncio.Semaphore(settings.scan_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._running: set[uuid.UUID] = set()
+        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -173,10 +173,17 @@ class ScanWorker:
     def submit(self, scan_id: uuid.UUID) -> None:
         if scan_id in self._running:
             return
-        self._running.add(scan_id)
         task = asyncio.create_task(self._run(scan_id))
+        self._running[scan_id] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def wait(self, scan_id: uuid.UUID, timeout_s: float) -> None:
+        """Until this replica's run of the job ends (done, failed or queued again) or ``timeout_s``."""
+        task = self._running.get(scan_id)
+        if task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout_s)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -255,4 +262,4 @@ class ScanWorker:
                     },
                 )
         finally:
-            self._running.discard(scan_id)
+            self._running.pop(scan_id, None)

@@ -169,3 +169,14 @@ async def test_scan_of_an_uploaded_image_key_and_live_events(
     body = await _wait(client, alice, created.json()["id"])
     assert [e["type"] for e in events][:1] == ["scan.progress"] and events[-1]["cards"] == len(body["cards"])
     assert "sv3pt5-25" in [c["candidates"][0]["card_id"] for c in body["cards"] if c["candidates"]]
+    # a client that prefers to wait gets the finished scan in the answer (RFC 7240 Prefer: wait)
+    waited = await client.post(
+        "/api/v1/scans",
+        data={"image_key": uploaded.json()["key"]},
+        headers=alice.headers | {"Prefer": "respond-async, wait=60"},
+    )
+    assert waited.status_code == 200, waited.text
+    assert waited.headers["Preference-Applied"] == "wait=30"  # capped
+    assert waited.json()["status"] == "done"
+    assert [c["corners"] for c in waited.json()["cards"]] == [c["corners"] for c in body["cards"]]
+    assert waited.headers["Location"] == f"/api/v1/scans/{waited.json()['id']}"

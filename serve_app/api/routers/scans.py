@@ -2,15 +2,18 @@
 
 ``POST /scans`` answers 202 at once with the scan's id; the job is stored before it runs and
 survives a restart. Poll ``GET /scans/{id}`` or listen on ``/api/v1/ws`` for ``scan.progress``
-and ``scan.completed``. ``POST /scans/{id}/accept`` adds the cards, with corrections.
+and ``scan.completed``. A client that would rather wait sends ``Prefer: wait=N`` (RFC 7240): the
+answer is then 200 with the finished scan when it is done within N seconds (at most 30), and
+the usual 202 otherwise. ``POST /scans/{id}/accept`` adds the cards, with corrections.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile, status
 
 from serve_app.api.deps import CurrentUser, SessionDep, StateDep, limit_by_ip
 from serve_app.api.paths import API_PREFIX
@@ -23,8 +26,21 @@ from serve_app.services import scans as scan_service
 
 router = APIRouter(prefix=f"{API_PREFIX}/scans", tags=["scans"], dependencies=[Depends(limit_by_ip)])
 
+MAX_WAIT_S = 30
+PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+
+def preferred_wait(prefer: str | None) -> int:
+    """Seconds from ``Prefer: wait=N`` (0 when absent), capped at ``MAX_WAIT_S``."""
+    found = PREFER_WAIT.search(prefer or "")
+    return min(int(found[1]), MAX_WAIT_S) if found else 0
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={status.HTTP_200_OK: {"model": ScanPublic, "description": "finished within `Prefer: wait=N`"}},
+)
 async def create_scan(
     principal: CurrentUser,
     state: StateDep,
@@ -32,7 +48,10 @@ async def create_scan(
     response: Response,
     file: Annotated[UploadFile | None, File(description="the photo (JPEG, PNG or WebP)")] = None,
     image_key: Annotated[str | None, Form(pattern=r"^[0-9a-f]{32}$", description="or an uploaded image")] = None,
-) -> ScanAccepted:
+    prefer: Annotated[
+        str | None, Header(description="`wait=N`: answer with the finished scan if it is done within N s (<= 30)")
+    ] = None,
+) -> ScanAccepted | ScanPublic:
     """Queue a scan of a photo: upload it here as ``file``, or name an uploaded image by ``image_key``."""
     worker = state.scan_worker
     if worker is None:
@@ -51,6 +70,13 @@ async def create_scan(
     worker.submit(scan.id)
     url = f"{API_PREFIX}/scans/{scan.id}"
     response.headers["Location"] = url
+    if wait := preferred_wait(prefer):
+        await worker.wait(scan.id, wait)
+        await session.refresh(scan)
+        response.headers["Preference-Applied"] = f"wait={wait}"
+        if scan.status in ("done", "failed"):
+            response.status_code = status.HTTP_200_OK
+            return scan_service.to_public(scan, storage=state.storage, settings=state.settings)
     return ScanAccepted(id=scan.id, status=scan.status, url=url)
 
 
