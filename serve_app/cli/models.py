@@ -163,12 +163,13 @@ def evaluate(
     pipeline: Annotated[
         bool, typer.Option(help="also run the whole scan (identify, grade, OCR, fuse) in process and score it")
     ] = False,
+    refine: Annotated[bool, typer.Option(help="fit the detector's corners to the card edges first")] = False,
 ) -> None:
     """Measure the models on held-out synthetic scenes and print a table."""
     from pipelines.evaluate_detector import evaluate_detector
 
     with console.status("evaluating the detector"):
-        result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit)
+        result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit, refine=refine)
     if pipeline:
         with console.status("running the whole scan on every photo"):
             result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit).items()}
