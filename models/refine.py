@@ -41,14 +41,21 @@ def _intersect(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray) -
     return result
 
 
-def refine_corners(gray: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """``gray``: the photo as float32 (H, W); ``corners``: (4, 2) TL, TR, BR, BL. Returns (4, 2)."""
+def edge_gradients(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The photo's smoothed x and y gradients (computed once per photo, shared by its cards)."""
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.2)
+    return cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+
+
+def refine_corners(
+    gray: np.ndarray, corners: np.ndarray, gradients: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """``gray``: the photo as float32 (H, W); ``corners``: (4, 2) in clockwise order (TL, TR, BR, BL
+    or any rotation of it). Returns (4, 2). ``gradients``: ``edge_gradients(gray)`` if already made."""
     quad = np.asarray(corners, np.float64)
     sides = [np.linalg.norm(quad[(i + 1) % 4] - quad[i]) for i in range(4)]
     reach = float(np.clip(0.08 * min(sides), 4, 40))
-    smooth = cv2.GaussianBlur(gray, (0, 0), 1.2)
-    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    gx, gy = gradients if gradients is not None else edge_gradients(gray)
     offsets = np.arange(-reach, reach + 0.5, 0.5)
     lines = []
     for i in range(4):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -28,6 +29,7 @@ from models.identify import CardIdentifier, Identification, identifier_input
 from models.matching import EMBEDDING_SURE, CatalogMatcher, Match, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
+from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
 TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
@@ -142,12 +144,19 @@ class ScanOutput:
 
 class ScanEngine:
     def __init__(
-        self, runners: Runners, matcher: CatalogMatcher, *, min_score: float = 0.4, sure_score: float = 0.75
+        self,
+        runners: Runners,
+        matcher: CatalogMatcher,
+        *,
+        min_score: float = 0.4,
+        sure_score: float = 0.75,
+        refine: bool = True,
     ) -> None:
         self.runners = runners
         self.matcher = matcher
         self.min_score = min_score
         self.sure_score = sure_score
+        self.refine = refine  # fit the detector's corners to the card's edges in the photo
 
     def is_card(self, detection: Detection, match: Match) -> bool:
         """A detection the detector is unsure of stays only if the card itself vouches for it: a
@@ -172,7 +181,12 @@ class ScanEngine:
         if not detections:
             return ScanOutput(image.width, image.height, [], timings)
         t = time.perf_counter()
-        quads = [portrait_corners(d.corners) for d in detections]
+        corners = [d.corners for d in detections]
+        if self.refine:
+            corners = await asyncio.to_thread(refine_all, rgb, corners)
+            timings["refine"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+        quads = [portrait_corners(c) for c in corners]
         crops = await asyncio.to_thread(lambda: [rectify_card(rgb, q) for q in quads])
         upright = np.stack([identifier_input(c) for c in crops])
         ident_batch = np.concatenate([upright, upright[:, :, ::-1, ::-1]])  # and each card half a turn round
@@ -250,6 +264,13 @@ class ScanEngine:
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings)
+
+
+def refine_all(rgb: np.ndarray, corners: list[np.ndarray]) -> list[np.ndarray]:
+    """Every card's corners fitted to its edges; the photo's gradients are computed once."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gradients = edge_gradients(gray)
+    return [refine_corners(gray, c, gradients) for c in corners]
 
 
 def drop_duplicates(cards: list[ScannedCard], overlap: float = 0.3) -> list[ScannedCard]:
