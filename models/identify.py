@@ -25,11 +25,21 @@ FINISH_CLASSES = ("normal", "holofoil", "reverse_holofoil", "rainbow_foil", "col
 EXACT_LIMIT = 50_000
 
 
+def identifier_pixels(card: Image.Image) -> np.ndarray:
+    """A rectified card at the identifier's input size, (H, W, 3) uint8."""
+    return np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR))
+
+
+def normalise(pixels: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) uint8 pixels to the identifier's (..., 3, H, W) normalised input."""
+    arr = pixels.astype(np.float32) / 255
+    result: np.ndarray = np.moveaxis((arr - MEAN) / STD, -1, -3)
+    return result
+
+
 def identifier_input(card: Image.Image) -> np.ndarray:
     """A rectified card to the identifier's (3, H, W) normalised input."""
-    arr = np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR), np.float32) / 255
-    result: np.ndarray = ((arr - MEAN) / STD).transpose(2, 0, 1)
-    return result
+    return normalise(identifier_pixels(card))
 
 
 def exact_search(ids: list[str], vectors: np.ndarray, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:

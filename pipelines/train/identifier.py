@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier
+from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier, identifier_pixels, normalise
 from models.identify import identifier_input as to_input  # training and serving prepare crops alike
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, sample_condition
@@ -338,21 +338,35 @@ class EmbeddingIndex(CardIdentifier):
     def __init__(self, onnx: Path) -> None:
         super().__init__(onnx, device="cpu")
 
-    def add(self, ids: Sequence[str], images: Sequence[Image.Image], batch: int = 64) -> None:
-        vectors = [
-            self.run(np.stack([to_input(im) for im in images[i : i + batch]]))[0] for i in range(0, len(images), batch)
-        ]
-        if vectors:
-            self.add_vectors(ids, np.concatenate(vectors))
+
+def reference_pixels(specs: Sequence[FaceSpec]) -> np.ndarray:
+    """The clean reference faces at the identifier's input size, (N, H, W, 3) uint8."""
+    return np.stack([identifier_pixels(clean_face(s)) for s in specs])
 
 
 def build_index(
-    index: EmbeddingIndex, specs: Sequence[FaceSpec], batch: int = 128, progress: Callable[[int], None] | None = None
+    index: EmbeddingIndex,
+    specs: Sequence[FaceSpec],
+    batch: int = 128,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> None:
-    """Embed the clean reference face of every given card into ``index`` (ids are card ids)."""
-    for i in range(0, len(specs), batch):
-        chunk = specs[i : i + batch]
-        index.add([s.art_key for s in chunk], [clean_face(s) for s in chunk])
+    """Embed the clean reference face of every given card into ``index`` (ids are card ids).
+    Drawing the faces is most of the work: ``workers`` processes draw them while this one embeds."""
+    chunks = [specs[i : i + batch] for i in range(0, len(specs), batch)]
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            rendered = pool.map(reference_pixels, chunks)
+            for chunk, pixels in zip(chunks, rendered, strict=True):
+                index.add_vectors([s.art_key for s in chunk], index.run(normalise(pixels))[0])
+                if progress:
+                    progress(len(chunk))
+        return
+    for chunk in chunks:
+        index.add_vectors([s.art_key for s in chunk], index.run(normalise(reference_pixels(chunk)))[0])
         if progress:
             progress(len(chunk))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -136,7 +137,7 @@ def train_identifier_command(
     index = EmbeddingIndex(Path(result["onnx"]))
     with _progress() as progress:
         task = progress.add_task("indexing reference faces", total=len(references))
-        build_index(index, references, progress=lambda n: progress.advance(task, n))
+        build_index(index, references, progress=lambda n: progress.advance(task, n), workers=os.cpu_count() or 1)
     index.save(out / "index.npz")
     metrics = evaluate_retrieval(Path(result["onnx"]), [], query_specs, seed=seed + 1, index=index)
     (out / "metrics.json").write_text(
@@ -304,7 +305,9 @@ def index_command(
         index.set_index([index.ids[i] for i in keep], index.vectors[keep])
     with _progress() as progress:
         task = progress.add_task("embedding reference faces", total=len(specs))
-        build_index(index, reference_specs(specs), progress=lambda n: progress.advance(task, n))
+        build_index(
+            index, reference_specs(specs), progress=lambda n: progress.advance(task, n), workers=os.cpu_count() or 1
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     index.save(out)
     console.print(

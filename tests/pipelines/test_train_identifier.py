@@ -17,8 +17,10 @@ from pipelines.train.identifier import (
     EmbeddingIndex,
     IdentifierConfig,
     _model,
+    build_index,
     evaluate_retrieval,
     fast_view,
+    reference_specs,
     render_cache,
     train_identifier,
 )
@@ -67,6 +69,13 @@ def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_pa
     index.load(out)
     expected = {c.id for cat in catalogs for c in cat.cards if c.set_id in ("sv3pt5", "WTR") and c.printings}
     assert set(index.ids) == expected and index.vectors.shape == (len(expected), 128)
+    # faces drawn by worker processes embed exactly as those drawn here
+    few = reference_specs(pool)[:6]
+    here, pooled = EmbeddingIndex(Path(result["onnx"])), EmbeddingIndex(Path(result["onnx"]))
+    build_index(here, few, batch=4)
+    build_index(pooled, few, batch=4, workers=2)
+    assert here.ids == pooled.ids == [s.art_key for s in few]
+    np.testing.assert_allclose(here.vectors, pooled.vectors, atol=1e-6)
 
 
 def test_fast_views_are_photo_like_and_deterministic(catalogs: list[Catalog]) -> None:
