@@ -25,6 +25,7 @@ from models.matching import FEATURES, CatalogMatcher, Fusion, agreeing
 from models.scan import ScanEngine, decode_photo
 from pipelines.evaluate_scan import card_of, pair_with_labels
 
+MIN_READINGS = 10
 GOOD_PRECISION = 0.999  # the GOOD threshold is set where the fitting readings reach this precision
 
 
@@ -180,7 +181,9 @@ class FusionResult:
 def fit_fusion(
     matcher: CatalogMatcher, readings: Sequence[Reading], *, holdout: float = 0.4, seed: int = 0
 ) -> FusionResult:
-    """Fit on part of the readings (split by photo order, shuffled by ``seed``), measure on the rest."""
+    """Fit on part of the readings (shuffled by ``seed``), measure on the rest."""
+    if len(readings) < MIN_READINGS:
+        raise ValueError(f"{len(readings)} readings are too few to fit the fusion (at least {MIN_READINGS})")
     start = time.perf_counter()
     order = np.random.default_rng(seed).permutation(len(readings))
     cut = int(len(readings) * (1 - holdout))

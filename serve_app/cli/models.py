@@ -399,7 +399,10 @@ def train_fusion_command(
                 advance = functools.partial(progress.advance, task)
                 collected += asyncio.run(collect_readings(engine, folder, limit, progress=advance))
         save_readings(collected, readings)
-    result = fit_fusion(matcher, load_readings(readings), seed=seed)
+    try:
+        result = fit_fusion(matcher, load_readings(readings), seed=seed)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}: scan more scenes (--scenes, --limit, --rescan)") from exc
     console.print(f"{'metric':<30} {'hand-set':>10} {'fitted':>10}")
     for key, value in result.fusion.metrics.items():
         console.print(f"{key:<30} {result.default.get(key, float('nan')):>10.4f} {value:>10.4f}")

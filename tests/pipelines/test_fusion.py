@@ -62,6 +62,11 @@ def test_fitted_fusion_is_better_calibrated_than_the_hand_set_weights(matcher: C
     assert match.candidates[0].card.card_id == card.card_id and match.tier in ("GOOD", "FAIR")
 
 
+def test_too_few_readings_are_refused(matcher: CatalogMatcher) -> None:
+    with pytest.raises(ValueError, match="too few"):
+        fit_fusion(matcher, _readings(matcher, 5, seed=1))
+
+
 def test_one_weak_candidate_is_not_certain(matcher: CatalogMatcher) -> None:
     """With "none of these" in the softmax, a lone candidate with little evidence stays unsure."""
     card = matcher.cards[0]
@@ -69,3 +74,31 @@ def test_one_weak_candidate_is_not_certain(matcher: CatalogMatcher) -> None:
     assert len(match.candidates) == 1
     assert match.candidates[0].confidence < 0.6 and match.tier == "POOR"
     assert Fusion().confidences(np.zeros((0, 7), np.float32)).shape == (0,)
+
+
+def test_cli_scans_labelled_scenes_and_fits(catalogs: list[Catalog], tmp_path: Path) -> None:
+    """``cardvault train fusion`` end to end: the shipped models scan a tiny labelled scene set,
+    the readings are kept with their truth, and the fusion is fitted and measured on them."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
+    from serve_app.cli import app
+    from tests.conftest import DATA
+
+    build_scene_dataset(SceneDatasetConfig(out=tmp_path / "scenes", images=5, seed=5), catalogs)
+    readings = tmp_path / "readings.jsonl"
+    os.environ["CARDVAULT_CATALOG_DIR"] = str(DATA)
+    try:
+        done = CliRunner().invoke(
+            app, ["train", "fusion", "--scenes", str(tmp_path / "scenes"), "--readings", str(readings)]
+        )
+    finally:
+        os.environ.pop("CARDVAULT_CATALOG_DIR")
+    assert done.exit_code == 0, done.output
+    kept = load_readings(readings)
+    known = {c.id for catalog in catalogs for c in catalog.cards}
+    assert len(kept) >= 5 and {r.truth for r in kept} <= known
+    assert any(r.name for r in kept) and all(len(r.neighbours) == 10 for r in kept)
+    assert "GOOD at confidence >=" in done.output and "log_loss" in done.output
