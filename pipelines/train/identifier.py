@@ -414,7 +414,8 @@ def write_card(result: dict[str, Any], metrics: dict[str, float], destination: P
 
 - **Architecture**: torchvision MobileNetV3-small trunk from scratch (no pretrained weights), two heads:
   a {result["config"]["dim"]}-d L2-normalised embedding trained with ArcFace (s={result["config"]["scale"]},
-  m={result["config"]["margin"]}) and a
+  m={result["config"]["margin"]}, ramped up from 0 over the first {float(result["config"]["margin_warmup"]):.0%}
+  of the steps) and a
   {len(FINISH_CLASSES)}-way finish classifier ({", ".join(FINISH_CLASSES)}); input {INPUT_W}x{INPUT_H} RGB
   of the rectified card. ONNX outputs `embedding` and `finish` (probabilities), dynamic batch.
 - **Classes**: {result["classes"]} cards of the training sets ({result["printings"]} printings; every
