@@ -211,6 +211,14 @@ class CatalogMatcher:
         index = self.by_id.get(card_id)
         return self.cards[index] if index is not None else None
 
+    def name_score(self, text: str) -> float:
+        """How close an OCR'd name line comes to any catalog name (0..1)."""
+        name = parse_name(text)
+        if len(name) < 3:
+            return 0.0
+        best = process.extractOne(name, self.names, scorer=fuzz.ratio)
+        return float(best[1]) / 100 if best else 0.0
+
     def evidence(
         self, neighbours: Sequence[tuple[str, float]], name_text: str = "", collector_text: str = ""
     ) -> tuple[list[int], np.ndarray]:

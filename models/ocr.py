@@ -9,6 +9,7 @@ Small strips instead of the whole card keep it to a few tens of milliseconds per
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ import numpy as np
 TOP_STRIP = (0.0, 0.0, 1.0, 0.135)  # x0, y0, x1, y1 as shares of the card
 BOTTOM_STRIP = (0.0, 0.855, 1.0, 1.0)
 
+HP_ONLY = re.compile(r"^\s*H\s*P\s*[\dOoIlSB]{1,3}\s*$")  # a Pokémon's HP, as large as a short name
+TOP_LINES = 2  # the name and, on Pokémon, the HP figure beside it
 TextLine = tuple[str, float, float, float]  # text, confidence, box area (px), left x
 MAX_BOTTOM_LINES = 4
 
@@ -39,8 +42,10 @@ def strips(card: np.ndarray) -> list[np.ndarray]:
 
 
 def card_text(top: list[TextLine], bottom: list[TextLine]) -> CardText:
-    """The name (the top strip's largest line) and the collector line (the bottom strip, left to right)."""
-    name = max(top, key=lambda line: line[2], default=("", 0.0, 0.0, 0.0))
+    """The name (the top strip's largest line that is not the HP figure) and the collector line
+    (the bottom strip, left to right)."""
+    names = [line for line in top if not HP_ONLY.match(line[0])] or top
+    name = max(names, key=lambda line: line[2], default=("", 0.0, 0.0, 0.0))
     ordered = sorted(bottom, key=lambda line: line[3])
     collector = " ".join(line[0] for line in ordered)
     score = float(np.mean([line[1] for line in ordered])) if ordered else 0.0
@@ -103,8 +108,8 @@ class CardOCR:
                 xs, ys = box[:, 0], box[:, 1]
                 width, height = float(xs.max() - xs.min()), float(ys.max() - ys.min())
                 lines.append((box, width * height, float(xs.min()), width))
-            if index % 2 == 0:  # top strip: the name is its largest line
-                lines = [max(lines, key=lambda line: line[1])]
+            if index % 2 == 0:  # top strip: the name is its largest line, or the next when that is the HP
+                lines = sorted(lines, key=lambda line: -line[1])[:TOP_LINES]
             else:  # bottom strip: the collector line is short; a full-width row is the attack/weakness text
                 short = [line for line in lines if line[3] < 0.55 * crop.shape[1]]
                 lines = sorted(short, key=lambda line: -line[1])[:MAX_BOTTOM_LINES]

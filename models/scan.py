@@ -26,12 +26,13 @@ from models.centering import HEIGHT, WIDTH
 from models.detector import CardDetector, Detection, _iou
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
-from models.matching import EMBEDDING_SURE, CatalogMatcher, Match, pick_printing
+from models.matching import EMBEDDING_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
 from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
+NAME_READ = 0.85  # a name line this close to a catalog name was read the right way up
 TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
 
 
@@ -169,6 +170,14 @@ class ScanEngine:
         evidence = match.candidates[0].evidence
         return evidence["name"] >= 0.85 or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
+    def legible(self, text: CardText) -> float:
+        """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage
+        comes within 0.5 of some name, so below 0.7 counts as nothing), plus half a point for a
+        collector number (``012/193``, ``MST131``) in the bottom line."""
+        parsed = parse_collector(text.collector)
+        name = self.matcher.name_score(text.name)
+        return (name if name >= 0.7 else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
+
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))
 
@@ -211,21 +220,31 @@ class ScanEngine:
         timings["parallel_stages"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         n = len(crops)
-        # the detector's corner order can be half a turn off: keep the orientation the index recognises
-        turned = [
+        # the detector's corner order can be half a turn off. The index says which way up it recognises
+        # the art; the name line says which way up it reads: a card whose name did not read as a
+        # catalog name is read turned round as well, and the turn that reads a name wins
+        by_art = {
             i
             for i in range(n)
             if identities[n + i].neighbours
             and identities[i].neighbours
             and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
-        ]
-        if turned:
-            for i in turned:
-                crops[i] = crops[i].rotate(180)
-            reread = await self.read([s for i in turned for s in strips(np.asarray(crops[i]))])
-            for i, text in zip(turned, reread, strict=True):
-                identities[i], texts[i] = identities[n + i], text
-                quads[i] = np.roll(quads[i], 2, axis=0)
+        }
+        upright_reads = [self.legible(text) for text in texts]
+        doubtful = sorted(by_art | {i for i in range(n) if upright_reads[i] < NAME_READ})
+        if doubtful:
+            flipped = {i: crops[i].rotate(180) for i in doubtful}
+            reread = await self.read([s for i in doubtful for s in strips(np.asarray(flipped[i]))])
+            for i, text in zip(doubtful, reread, strict=True):
+                turned_read, upright_read = self.legible(text), upright_reads[i]
+                if max(turned_read, upright_read) >= 0.5 and abs(turned_read - upright_read) > 0.1:
+                    turn = turned_read > upright_read
+                else:
+                    turn = i in by_art
+                if turn:
+                    crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
+                    quads[i] = np.roll(quads[i], 2, axis=0)
+            timings["reread"] = (time.perf_counter() - t) * 1000
         cards = []
         for i, detection in enumerate(detections):
             identity, text = identities[i], texts[i]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from models.identify import CardIdentifier
+from models.detector import Detection
+from models.identify import CardIdentifier, Identification
 from models.matching import CatalogMatcher
 from models.scan import LocalRunners, ModelPaths, ScanEngine, portrait_corners, scan_bytes
 from pipelines.catalog_sources import Catalog
@@ -57,6 +59,45 @@ def test_scan_of_a_table_photo(engine: ScanEngine, catalogs: list[Catalog]) -> N
         assert card["finish"] in ("normal", "holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil", "gold_foil")
     assert Image.open(io.BytesIO(payload.overlay)).size == (1280, 960)
     assert set(payload.result["timings_ms"]) >= {"detect", "rectify", "identify", "grade", "ocr", "fuse", "total"}
+
+
+class HalfTurned:
+    """The real models, with a detector that calls each card's bottom-right corner its top-left;
+    ``art_known=False``: as for a real photo, no card's art is in the index (no neighbours)."""
+
+    def __init__(self, runners: LocalRunners, art_known: bool) -> None:
+        self.runners = runners
+        self.art_known = art_known
+
+    async def detect(self, image: np.ndarray) -> list[Detection]:
+        return [replace(d, corners=np.roll(d.corners, 2, axis=0)) for d in await self.runners.detect(image)]
+
+    async def identify(self, batch: np.ndarray) -> list[Identification]:
+        found = await self.runners.identify(batch)
+        return found if self.art_known else [replace(i, neighbours=[]) for i in found]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.runners, name)
+
+
+@pytest.mark.parametrize("art_known", [True, False])
+def test_cards_read_upside_down_are_turned_round(engine: ScanEngine, catalogs: list[Catalog], art_known: bool) -> None:
+    wanted = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
+    specs = []
+    for catalog in catalogs:
+        sets = {s.id: s for s in catalog.sets}
+        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in wanted]
+    scene = compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0)
+    assert isinstance(engine.runners, LocalRunners)
+    turned = ScanEngine(HalfTurned(engine.runners, art_known), engine.matcher)  # type: ignore[arg-type]
+    upright = asyncio.run(scan_bytes(engine, _jpeg(scene.image))).result["cards"]
+    flipped = asyncio.run(scan_bytes(turned, _jpeg(scene.image))).result["cards"]
+    found = {c["candidates"][0]["card_id"]: c for c in flipped if c["candidates"]}
+    assert len(set(found) & set(wanted)) >= 3, [(c["candidates"][:1], c["ocr"]) for c in flipped]
+    for card in upright:  # the same card comes back with its corners in its reading order
+        twin = found.get(card["candidates"][0]["card_id"]) if card["candidates"] else None
+        if twin is not None and card["candidates"][0]["card_id"] in wanted:
+            assert np.allclose(card["corners"], twin["corners"], atol=3.0)
 
 
 def test_a_photo_of_no_cards_yields_none(engine: ScanEngine) -> None:
