@@ -25,13 +25,18 @@ def pair_with_labels(
     found: list[dict[str, Any]], labels: list[dict[str, Any]]
 ) -> tuple[list[tuple[int, dict[str, Any]]], int, int]:
     """(index in ``found``, its labelled card) pairs, surest detections first, plus the counts of
-    false positives and of missed labelled cards."""
+    false positives and of missed labelled cards. As in class-aware detection metrics, a found card
+    pairs with a labelled card of its own identity when one overlaps it at IoU >= 0.5 (in a fan,
+    a card's box overlaps its neighbours' this much), else with the one it overlaps most."""
     truth = [c for c in labels if c["visible"] >= MIN_VISIBLE]
     used: set[int] = set()
     pairs, false_positives = [], 0
     for i in sorted(range(len(found)), key=lambda i: -found[i].get("detection_score", 0)):
         overlaps = [(_iou(found[i]["box"], t["box"]), k) for k, t in enumerate(truth) if k not in used]
-        best = max(overlaps, default=(0.0, -1))
+        candidates = found[i].get("candidates") or []
+        named = candidates[0]["card_id"] if candidates else None
+        same = [(iou, k) for iou, k in overlaps if iou >= 0.5 and card_of(truth[k]) == named]
+        best = max(same or overlaps, default=(0.0, -1))
         if best[0] < 0.5:
             false_positives += 1
             continue

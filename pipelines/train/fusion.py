@@ -45,7 +45,7 @@ async def collect_readings(
     readings = []
     for entry in entries:
         output = await engine.scan(decode_photo((scenes / entry["image"]).read_bytes()))
-        found = [{"box": c.box, "detection_score": c.detection_score} for c in output.cards]
+        found = [{"box": c.box, "detection_score": c.detection_score, "candidates": c.candidates} for c in output.cards]
         pairs, _, _ = pair_with_labels(found, entry["cards"])
         for i, label in pairs:
             card = output.cards[i]
