@@ -81,7 +81,7 @@ def problems_of(matcher: CatalogMatcher, readings: Sequence[Reading]) -> list[Pr
     return out
 
 
-def fit(problems: Sequence[Problem], l2: float = 1e-3, steps: int = 200) -> tuple[dict[str, float], float]:
+def fit(problems: Sequence[Problem], l2: float = 1e-4, steps: int = 200) -> tuple[dict[str, float], float]:
     """Maximum-likelihood weights and null bias of the conditional logit over all problems."""
     import torch
 
