@@ -83,6 +83,7 @@ class IdentifierConfig:
     margin_warmup: float = 0.3  # share of the steps over which m ramps up from 0 (plain cosine softmax first)
     loss: str = "arcface"  # or "infonce": two views of each card in a batch, the others as negatives
     temperature: float = 0.1  # InfoNCE
+    init: Path | None = None  # start from these weights (identifier.pt); class centres from their embeddings
 
 
 def _model(dim: int) -> Any:
@@ -151,6 +152,15 @@ CACHE_W, CACHE_H = 176, 246  # faces are rendered once, then distorted at this s
 def render_cache(specs: Sequence[FaceSpec]) -> np.ndarray:
     """Every printing's face once (RGBA, reduced): the expensive drawing is not repeated per view."""
     return np.stack([np.asarray(render_face(s).image.resize((CACHE_W, CACHE_H), Image.Resampling.BOX)) for s in specs])
+
+
+def clean_inputs(faces: np.ndarray) -> np.ndarray:
+    """Cached faces (N, H, W, 4) as clean reference pixels at the identifier's input size (on black,
+    as the index's reference faces are drawn)."""
+    import cv2
+
+    flat = faces[..., :3].astype(np.float32) * (faces[..., 3:4].astype(np.float32) / 255)
+    return np.stack([cv2.resize(f, (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA) for f in flat]).astype(np.uint8)
 
 
 def fast_view(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -230,6 +240,17 @@ def train_identifier(
     render_seconds = time.perf_counter() - start
     model = _model(config.dim).to(config.device)
     arcface = ArcFace(len(cards), config.dim, s=config.scale, m=config.margin)
+    if config.init is not None:  # continue from a trained identifier: each class starts at its card's face
+        model.load_state_dict(torch.load(config.init, map_location=config.device))
+        model.eval()
+        with torch.no_grad():
+            centres = [
+                model(torch.from_numpy(normalise(clean_inputs(faces[first : first + 256]))).to(config.device))[0]
+                for first in range(0, len(faces), 256)
+            ]
+            per_printing = torch.cat(centres)
+            by_card = torch.zeros(len(cards), config.dim).index_add_(0, torch.from_numpy(labels), per_printing)
+            arcface.weight.data.copy_(torch.nn.functional.normalize(by_card, dim=1))
     optimizer = torch.optim.AdamW([*model.parameters(), arcface.weight], lr=config.lr, weight_decay=1e-4)
     steps = config.epochs * -(-len(cards) * config.views_per_printing // config.batch)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(steps, 1))

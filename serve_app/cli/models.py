@@ -85,6 +85,9 @@ def train_identifier_command(
     margin: Annotated[float, typer.Option(help="ArcFace margin m")] = 0.3,
     scale: Annotated[float, typer.Option(help="ArcFace scale s")] = 30.0,
     loss: Annotated[str, typer.Option(help="arcface, or infonce (supervised contrastive)")] = "arcface",
+    init: Annotated[
+        Path | None, typer.Option(help="continue from a trained identifier.pt (class centres from its embeddings)")
+    ] = None,
     ship: Annotated[
         bool, typer.Option(help="copy the ONNX weights, the catalog index and a model card into models/identifier")
     ] = False,
@@ -121,6 +124,7 @@ def train_identifier_command(
             margin=margin,
             scale=scale,
             loss=loss,
+            init=init,
         ),
         train_pool,
         progress=lambda line: console.print(line),

@@ -36,6 +36,14 @@ def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_pa
         IdentifierConfig(out=tmp_path, printings=8, views_per_printing=3, epochs=2, batch=8), pool
     )
     assert len(result["loss"]) == 2 and len(result["finish_accuracy"]) == 2 and Path(result["onnx"]).exists()
+    # continuing from trained weights: every class starts at its card's embedding, so the loss starts low
+    resumed = train_identifier(
+        IdentifierConfig(
+            out=tmp_path / "resumed", printings=8, views_per_printing=3, epochs=1, batch=8, init=Path(result["weights"])
+        ),
+        pool,
+    )
+    assert resumed["loss"][0] < result["loss"][0]
     assert result["classes"] == 8 and result["printings"] >= 8  # a card's printings share its class
     model = _model(128)
     model.load_state_dict(torch.load(result["weights"]))
