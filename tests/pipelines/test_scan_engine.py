@@ -40,20 +40,27 @@ def test_corner_order_is_turned_to_portrait() -> None:
     assert top == pytest.approx(63)
 
 
-def test_scan_of_a_table_photo(engine: ScanEngine, catalogs: list[Catalog]) -> None:
-    wanted = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
+WANTED = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
+
+
+def _table(catalogs: list[Catalog]) -> Image.Image:
+    """Four cards (three Pokémon eras, one Flesh and Blood) on a held-out table surface."""
     specs = []
     for catalog in catalogs:
         sets = {s.id: s for s in catalog.sets}
-        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in wanted]
-    scene = compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0)
-    payload = asyncio.run(scan_bytes(engine, _jpeg(scene.image)))
+        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in WANTED]
+    return compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0).image
+
+
+def test_scan_of_a_table_photo(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    scene = _table(catalogs)
+    payload = asyncio.run(scan_bytes(engine, _jpeg(scene)))
     cards = payload.result["cards"]
     assert len(cards) >= 3 and len(payload.crops) == len(cards)
     found = [c["candidates"][0]["card_id"] for c in cards if c["candidates"]]
-    assert len(set(found) & set(wanted)) >= 3, [(c["candidates"][:1], c["ocr"]) for c in cards]
+    assert len(set(found) & set(WANTED)) >= 3, [(c["candidates"][:1], c["ocr"]) for c in cards]
     good = [c for c in cards if c["tier"] == "GOOD"]
-    assert all(c["candidates"][0]["card_id"] in wanted for c in good)
+    assert all(c["candidates"][0]["card_id"] in WANTED for c in good)
     for card in cards:
         assert set(card["grade"]) >= {"centering", "corners", "edges", "surface", "overall", "condition"}
         assert card["finish"] in ("normal", "holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil", "gold_foil")
@@ -82,21 +89,16 @@ class HalfTurned:
 
 @pytest.mark.parametrize("art_known", [True, False])
 def test_cards_read_upside_down_are_turned_round(engine: ScanEngine, catalogs: list[Catalog], art_known: bool) -> None:
-    wanted = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
-    specs = []
-    for catalog in catalogs:
-        sets = {s.id: s for s in catalog.sets}
-        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in wanted]
-    scene = compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0)
+    scene = _table(catalogs)
     assert isinstance(engine.runners, LocalRunners)
     turned = ScanEngine(HalfTurned(engine.runners, art_known), engine.matcher)  # type: ignore[arg-type]
-    upright = asyncio.run(scan_bytes(engine, _jpeg(scene.image))).result["cards"]
-    flipped = asyncio.run(scan_bytes(turned, _jpeg(scene.image))).result["cards"]
+    upright = asyncio.run(scan_bytes(engine, _jpeg(scene))).result["cards"]
+    flipped = asyncio.run(scan_bytes(turned, _jpeg(scene))).result["cards"]
     found = {c["candidates"][0]["card_id"]: c for c in flipped if c["candidates"]}
-    assert len(set(found) & set(wanted)) >= 3, [(c["candidates"][:1], c["ocr"]) for c in flipped]
+    assert len(set(found) & set(WANTED)) >= 3, [(c["candidates"][:1], c["ocr"]) for c in flipped]
     for card in upright:  # the same card comes back with its corners in its reading order
         twin = found.get(card["candidates"][0]["card_id"]) if card["candidates"] else None
-        if twin is not None and card["candidates"][0]["card_id"] in wanted:
+        if twin is not None and card["candidates"][0]["card_id"] in WANTED:
             assert np.allclose(card["corners"], twin["corners"], atol=3.0)
 
 
