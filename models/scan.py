@@ -32,7 +32,7 @@ from models.rectify import rectify_card
 from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
-NAME_READ = 0.85  # a name line this close to a catalog name was read the right way up
+NAME_READ = 0.85  # lines this legible (see ScanEngine.legible) were read the right way up
 TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
 
 
@@ -221,8 +221,9 @@ class ScanEngine:
         t = time.perf_counter()
         n = len(crops)
         # the detector's corner order can be half a turn off. The index says which way up it recognises
-        # the art; the name line says which way up it reads: a card whose name did not read as a
-        # catalog name is read turned round as well, and the turn that reads a name wins
+        # the art; the text says which way up it reads: a card whose lines did not read as a card's
+        # (a catalog name, a collector number) is read turned round as well, and the turn that reads
+        # better wins; when the text cannot tell, the art decides
         by_art = {
             i
             for i in range(n)
