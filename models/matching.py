@@ -31,13 +31,14 @@ from rapidfuzz import fuzz, process
 from pipelines.catalog_sources import Catalog, collector_key, normalize_name
 
 EMBEDDING_SURE = 0.15  # a neighbour this far above the neighbourhood's median is the art recognised
+NAME_SURE = 0.85  # an OCR'd name this close to a card's name names it
 FEATURES = ("embedding", "embedding_first", "name", "name_exact", "number", "total", "set_code")
 
 
 def agreeing(evidence: np.ndarray) -> bool:
     """Two independent signals name this card: the art and the text, or the name and the number."""
     art = evidence[FEATURES.index("embedding")] >= EMBEDDING_SURE
-    name = evidence[FEATURES.index("name")] >= 0.85
+    name = evidence[FEATURES.index("name")] >= NAME_SURE
     number = evidence[FEATURES.index("number")] > 0
     return bool((art and (name or number)) or (name and number))
 
@@ -172,6 +173,7 @@ class CatalogMatcher:
     def __init__(self, catalogs: Sequence[Catalog], fusion: Fusion | None = None) -> None:
         self.fusion = fusion or Fusion()
         self.cards: list[CatalogCard] = []
+        self.keys: list[str] = []  # each card's collector key (012 -> 12, MST095 -> MST95)
         self.by_id: dict[str, int] = {}
         by_name: dict[str, list[int]] = defaultdict(list)
         self.by_number: dict[str, list[int]] = defaultdict(list)
@@ -198,6 +200,7 @@ class CatalogMatcher:
                 for part in card.name.split(" // "):
                     if part != card.name:
                         by_name[normalize_name(part)].append(index)
+                self.keys.append(card.collector_key)
                 self.by_number[card.collector_key].append(index)
                 if entry.set_code:
                     self.set_codes[entry.set_code].add(card.set_id)
@@ -250,8 +253,7 @@ class CatalogMatcher:
             features[row, 1] = float(index == first and embedding.get(index, 0.0) > 0)
             features[row, 2] = name_scores.get(index, 0.0)
             features[row, 3] = float(name_scores.get(index, 0.0) >= 1.0)
-            key = collector_key(card.number if card.game == "pokemon" else card.card_id)
-            features[row, 4] = float(key in (number, identifier))
+            features[row, 4] = float(self.keys[index] in (number, identifier))
             features[row, 5] = float(collector.get("total") is not None and card.printed_total == collector["total"])
             features[row, 6] = float(bool(card.set_code) and card.set_code in collector["tokens"])
         return indices, features

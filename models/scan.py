@@ -26,7 +26,7 @@ from models.centering import HEIGHT, WIDTH
 from models.detector import CardDetector, Detection, _iou
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input
-from models.matching import EMBEDDING_SURE, CatalogMatcher, Match, parse_collector, pick_printing
+from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
 from models.refine import edge_gradients, refine_corners
@@ -168,7 +168,7 @@ class ScanEngine:
         if not match.candidates:
             return False
         evidence = match.candidates[0].evidence
-        return evidence["name"] >= 0.85 or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
+        return evidence["name"] >= NAME_SURE or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
     def legible(self, text: CardText) -> float:
         """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage

@@ -23,8 +23,7 @@ from PIL import Image
 from models.centering import measure_centering
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
-from models.refine import refine_corners
-from models.scan import portrait_corners
+from models.scan import portrait_corners, refine_all
 from pipelines.scene_dataset import MIN_VISIBLE
 
 
@@ -48,8 +47,8 @@ def evaluate_detector(
         start = time.perf_counter()
         predictions = detector([image])[0]
         if refine:
-            gray = np.asarray(image.convert("L"), np.float32)
-            predictions = [replace(p, corners=refine_corners(gray, p.corners)) for p in predictions]
+            refined = refine_all(np.asarray(image.convert("RGB")), [p.corners for p in predictions])
+            predictions = [replace(p, corners=c) for p, c in zip(predictions, refined, strict=True)]
         latencies.append((time.perf_counter() - start) * 1000)
         true_boxes = np.array([c["box"] for c in truth], float).reshape(-1, 4)
         for threshold, tally in counts.items():
