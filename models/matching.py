@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from models.ocr import HP_FIGURE
 from pipelines.catalog_sources import Catalog, collector_key, normalize_name
 
 EMBEDDING_SURE = 0.15  # a neighbour this far above the neighbourhood's median is the art recognised
@@ -106,7 +107,6 @@ class Fusion:
 
 NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
 CODE_NUMBER = re.compile(r"\b([A-Z]{2,4})\s?(\d{2,3})\b")
-HP_SUFFIX = re.compile(r"\s*H\s*P\s*[\dOoIlSB]{1,3}\s*[^\w]*$")
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Match:
 
 def parse_name(text: str) -> str:
     """The OCR'd name band without the HP figure that shares the line (``PikachuHP60``)."""
-    return normalize_name(HP_SUFFIX.sub("", text))
+    return normalize_name(HP_FIGURE.sub("", text))
 
 
 def parse_collector(text: str) -> dict[str, Any]:

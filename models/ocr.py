@@ -18,7 +18,7 @@ import numpy as np
 TOP_STRIP = (0.0, 0.0, 1.0, 0.135)  # x0, y0, x1, y1 as shares of the card
 BOTTOM_STRIP = (0.0, 0.855, 1.0, 1.0)
 
-HP_ONLY = re.compile(r"^\s*H\s*P\s*[\dOoIlSB]{1,3}\s*$")  # a Pokémon's HP, as large as a short name
+HP_FIGURE = re.compile(r"\s*H\s*P\s*[\dOoIlSB]{1,3}\s*[^\w]*$")  # a Pokémon's HP, at the end of the name line
 TOP_LINES = 2  # the name and, on Pokémon, the HP figure beside it
 TextLine = tuple[str, float, float, float]  # text, confidence, box area (px), left x
 MAX_BOTTOM_LINES = 4
@@ -44,7 +44,7 @@ def strips(card: np.ndarray) -> list[np.ndarray]:
 def card_text(top: list[TextLine], bottom: list[TextLine]) -> CardText:
     """The name (the top strip's largest line that is not the HP figure) and the collector line
     (the bottom strip, left to right)."""
-    names = [line for line in top if not HP_ONLY.match(line[0])] or top
+    names = [line for line in top if not HP_FIGURE.fullmatch(line[0])] or top  # HP read as a line of its own
     name = max(names, key=lambda line: line[2], default=("", 0.0, 0.0, 0.0))
     ordered = sorted(bottom, key=lambda line: line[3])
     collector = " ".join(line[0] for line in ordered)
