@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 from ray import serve
 
+from models.corners import CANVAS_H, CANVAS_W, CornerRefiner
 from models.detector import CardDetector, Detection
 from models.grading import INPUT_H as GRADER_H
 from models.grading import INPUT_W as GRADER_W
@@ -46,6 +47,22 @@ class DetectorDeployment:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=BATCH_WAIT_S)
     async def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         result: list[list[Detection]] = self.detector([Image.fromarray(i) for i in images])
+        return result
+
+
+@serve.deployment(name="CardCorners", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
+class CornerDeployment:
+    """The second-stage corner network: canvases cut around each detected card (by the scan
+    composition, which holds the photo) in, corners in canvas pixels out."""
+
+    def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
+        self.refiner = CornerRefiner(paths.corners, providers=providers_for(device))
+        self.corners.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.refiner.predict(np.zeros((2, 3, CANVAS_H, CANVAS_W), np.float32))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def corners(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        result: list[np.ndarray] = _split(batches, self.refiner.predict(np.concatenate(batches)))
         return result
 
 

@@ -1,6 +1,7 @@
-"""The scan composition: detect -> rectify each card -> OCR, embed and grade in parallel -> fuse.
+"""The scan composition: detect -> find the corners again on each card -> rectify each card ->
+OCR, embed and grade in parallel -> fuse.
 
-``ScanPipeline`` holds handles to the four model deployments and runs ``models.scan.ScanEngine``
+``ScanPipeline`` holds handles to the model deployments and runs ``models.scan.ScanEngine``
 with them as its runners, so the flow is the same code the tests and notebooks run in process.
 Rectification (a homography per card) and fusion run here, on CPU, next to the catalog matcher.
 """
@@ -20,8 +21,9 @@ from models.scan import ScanEngine, ScanPayload, scan_bytes
 
 
 class HandleRunners:
-    def __init__(self, detector: Any, identifier: Any, grader: Any, ocr: Any) -> None:
+    def __init__(self, detector: Any, identifier: Any, grader: Any, ocr: Any, corners: Any = None) -> None:
         self.detector, self.identifier, self.grader, self.ocr = detector, identifier, grader, ocr
+        self.corner_net = corners
 
     async def detect(self, image: np.ndarray) -> list[Detection]:
         result: list[Detection] = await self.detector.detect.remote(image)
@@ -39,16 +41,29 @@ class HandleRunners:
         result: list[list[TextLine]] = await self.ocr.read_strips.remote(crops)
         return result
 
+    async def corners(self, batch: np.ndarray) -> np.ndarray | None:
+        if self.corner_net is None:
+            return None
+        result: np.ndarray = await self.corner_net.corners.remote(batch)
+        return result
+
 
 @serve.deployment(name="ScanPipeline", graceful_shutdown_timeout_s=5, max_ongoing_requests=16)
 class ScanPipeline:
     def __init__(
-        self, detector: Any, identifier: Any, grader: Any, ocr: Any, catalog_dir: str, fusion: str | None = None
+        self,
+        detector: Any,
+        identifier: Any,
+        grader: Any,
+        ocr: Any,
+        catalog_dir: str,
+        fusion: str | None = None,
+        corners: Any = None,
     ) -> None:
         from serve_app.services.scanner import load_matcher
 
         matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None)
-        self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr), matcher)
+        self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr, corners), matcher)
 
     async def scan(self, data: bytes) -> ScanPayload:
         return await scan_bytes(self.engine, data)

@@ -1,4 +1,5 @@
-"""The scan pipeline: photo -> detect -> rectify each card -> (identify, grade, OCR) -> fuse.
+"""The scan pipeline: photo -> detect -> corners again on each card's crop -> rectify each card
+-> (identify, grade, OCR) -> fuse.
 
 ``ScanEngine`` holds the flow and nothing else; the models run behind a :class:`Runners`
 object. In the Serve application the runners are deployment handles with dynamic batching
@@ -23,9 +24,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from models.centering import HEIGHT, WIDTH
+from models.corners import CornerRefiner, refinement
 from models.detector import CardDetector, Detection, _iou
 from models.grading import CardGrader, combine, grader_input
-from models.identify import CardIdentifier, Identification, identifier_input
+from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card
@@ -41,6 +43,7 @@ class Runners(Protocol):
     async def identify(self, batch: np.ndarray) -> list[Identification]: ...
     async def grade(self, batch: np.ndarray) -> np.ndarray: ...
     async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]: ...
+    async def corners(self, batch: np.ndarray) -> np.ndarray | None: ...  # None: no corner network
 
 
 def _layout(folder: Path) -> dict[str, Path]:
@@ -51,6 +54,7 @@ def _layout(folder: Path) -> dict[str, Path]:
         "index": folder / "identifier" / "index.npz",
         "grader": folder / "grader" / "grader.onnx",
         "fusion": folder / "fusion" / "fusion.json",
+        "corners": folder / "corners" / "corners.onnx",
     }
 
 
@@ -64,13 +68,16 @@ class ModelPaths:
     index: Path = _SHIPPED["index"]
     grader: Path = _SHIPPED["grader"]
     fusion: Path = _SHIPPED["fusion"]
+    corners: Path = _SHIPPED["corners"]
     detector_imgsz: int = 416
 
     @classmethod
     def under(cls, folder: Path | None) -> ModelPaths:
         """The models under ``folder`` (default: the ones shipped here)."""
         paths = _layout(folder or MODELS_DIR)
-        return cls(paths["detector"], paths["identifier"], paths["index"], paths["grader"], paths["fusion"])
+        return cls(
+            paths["detector"], paths["identifier"], paths["index"], paths["grader"], paths["fusion"], paths["corners"]
+        )
 
 
 class LocalRunners:
@@ -81,6 +88,11 @@ class LocalRunners:
         self.identifier = CardIdentifier(paths.identifier, paths.index, device=device, threads=threads)
         self.grader = CardGrader(paths.grader, device=device, threads=threads)
         self.ocr = CardOCR(device=device, threads=threads)
+        self.corner_net = (
+            CornerRefiner(paths.corners, providers=providers_for(device), threads=threads)
+            if paths.corners.exists()
+            else None
+        )
 
     async def detect(self, image: np.ndarray) -> list[Detection]:
         return (await asyncio.to_thread(self.detector, [Image.fromarray(image)]))[0]
@@ -93,6 +105,11 @@ class LocalRunners:
 
     async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]:
         return await asyncio.to_thread(self.ocr.read_strips, crops)
+
+    async def corners(self, batch: np.ndarray) -> np.ndarray | None:
+        if self.corner_net is None:
+            return None
+        return await asyncio.to_thread(self.corner_net.predict, batch)
 
 
 def portrait_corners(corners: np.ndarray) -> np.ndarray:
@@ -157,7 +174,9 @@ class ScanEngine:
         self.matcher = matcher
         self.min_score = min_score
         self.sure_score = sure_score
-        self.refine = refine  # fit the detector's corners to the card's edges in the photo
+        # find the corners again on each card's crop (the corner network; without one, fit them to
+        # the card's edges in the photo)
+        self.refine = refine
 
     def is_card(self, detection: Detection, match: Match) -> bool:
         """A detection the detector is unsure of stays only if the card itself vouches for it: a
@@ -178,6 +197,20 @@ class ScanEngine:
         name = self.matcher.name_score(text.name)
         return (name if name >= 0.7 else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
 
+    async def refine_corners(self, rgb: np.ndarray, corners: list[np.ndarray]) -> list[np.ndarray]:
+        steps = refinement(rgb, corners)
+        try:
+            batch = await asyncio.to_thread(next, steps)
+            while True:
+                found = await self.runners.corners(batch)
+                if found is None:  # no corner network: edge fitting
+                    steps.close()
+                    return await asyncio.to_thread(refine_all, rgb, corners)
+                batch = await asyncio.to_thread(steps.send, found)
+        except StopIteration as done:
+            result: list[np.ndarray] = done.value
+            return result
+
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))
 
@@ -192,7 +225,7 @@ class ScanEngine:
         t = time.perf_counter()
         corners = [d.corners for d in detections]
         if self.refine:
-            corners = await asyncio.to_thread(refine_all, rgb, corners)
+            corners = await self.refine_corners(rgb, corners)
             timings["refine"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
         quads = [portrait_corners(c) for c in corners]

@@ -15,12 +15,13 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from models.centering import measure_centering
+from models.corners import CornerRefiner
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
 from models.scan import portrait_corners, refine_all
@@ -28,12 +29,18 @@ from pipelines.scene_dataset import MIN_VISIBLE
 
 
 def evaluate_detector(
-    onnx: Path, dataset: Path, *, imgsz: int, limit: int | None = None, refine: bool = False
+    onnx: Path,
+    dataset: Path,
+    *,
+    imgsz: int,
+    limit: int | None = None,
+    refine: CornerRefiner | Literal["edges", "none"] | None = None,
 ) -> dict[str, Any]:
     """Precision/recall at IoU 0.5 and 0.75, corner error (in reading order, and of the outline
     whatever corner the detector called first: the scan turns the order to portrait and the
-    identifier picks which way up), centering through rectification, latency. ``refine`` fits the
-    corners to the card's edges in the photo first (``models.refine``)."""
+    identifier picks which way up), centering through rectification, latency. ``refine``: a second
+    stage on the detector's corners, the corner network (``models.corners``) or ``"edges"``, the
+    fit to the card's edges in the photo (``models.refine``)."""
     detector = CardDetector(onnx, imgsz=imgsz, providers=["CPUExecutionProvider"])
     entries = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines()][:limit]
     counts = {0.5: [0, 0, 0], 0.75: [0, 0, 0]}  # tp, fp, fn
@@ -46,8 +53,9 @@ def evaluate_detector(
         truth = [c for c in entry["cards"] if c["visible"] >= MIN_VISIBLE]
         start = time.perf_counter()
         predictions = detector([image])[0]
-        if refine:
-            refined = refine_all(np.asarray(image.convert("RGB")), [p.corners for p in predictions])
+        if predictions and refine not in (None, "none"):
+            rgb, quads = np.asarray(image.convert("RGB")), [p.corners for p in predictions]
+            refined = refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads)  # type: ignore[union-attr]
             predictions = [replace(p, corners=c) for p, c in zip(predictions, refined, strict=True)]
         latencies.append((time.perf_counter() - start) * 1000)
         true_boxes = np.array([c["box"] for c in truth], float).reshape(-1, 4)

@@ -24,6 +24,7 @@ class ModelArgs(BaseModel):
     identifier_gpus: float = Field(default=0, ge=0)
     grader_gpus: float = Field(default=0, ge=0)
     ocr_gpus: float = Field(default=0, ge=0)
+    corners_gpus: float = Field(default=0, ge=0)
     min_replicas: int = Field(default=1, ge=1)
     max_replicas: int = Field(default=2, ge=1)
     target_ongoing_requests: float = Field(default=8, gt=0)
@@ -65,8 +66,14 @@ def build_app(args: AppArgs) -> Application:
 
 
 def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
-    """The four model deployments and the composition that calls them."""
-    from deployments.models import DetectorDeployment, GraderDeployment, IdentifierDeployment, OCRDeployment
+    """The model deployments and the composition that calls them."""
+    from deployments.models import (
+        CornerDeployment,
+        DetectorDeployment,
+        GraderDeployment,
+        IdentifierDeployment,
+        OCRDeployment,
+    )
     from deployments.pipeline import ScanPipeline
     from models.scan import ModelPaths
     from serve_app.settings import Settings
@@ -85,8 +92,15 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
             "ray_actor_options": {"num_cpus": m.num_cpus, "num_gpus": gpus, "runtime_env": {"env_vars": env}},
         }
 
-    deployments: Any = (DetectorDeployment, IdentifierDeployment, GraderDeployment, OCRDeployment, ScanPipeline)
-    detector, identifier, grader, ocr, pipeline = deployments
+    deployments: Any = (
+        DetectorDeployment,
+        IdentifierDeployment,
+        GraderDeployment,
+        OCRDeployment,
+        CornerDeployment,
+        ScanPipeline,
+    )
+    detector, identifier, grader, ocr, corners, pipeline = deployments
     composed: Application = pipeline.options(**opts(0)).bind(
         detector.options(**opts(m.detector_gpus)).bind(paths, device=m.device, max_batch=min(m.max_batch, 8)),
         identifier.options(**opts(m.identifier_gpus)).bind(paths, device=m.device, max_batch=m.max_batch),
@@ -94,6 +108,9 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
         ocr.options(**opts(m.ocr_gpus)).bind(device=m.device, max_batch=m.max_batch),
         str(settings.resolved_catalog_dir()),
         str(paths.fusion),
+        corners.options(**opts(m.corners_gpus)).bind(paths, device=m.device, max_batch=m.max_batch)
+        if paths.corners.exists()
+        else None,
     )
     return composed
 

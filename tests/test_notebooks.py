@@ -32,6 +32,7 @@ def test_detector_notebook_runs(tmp_path: Path) -> None:
     _execute("detector.ipynb", tmp_path)
     assert (tmp_path / "runs" / "detector" / "weights").exists()
     assert (tmp_path / "scenes" / "data.yaml").exists()
+    assert (tmp_path / "corners" / "corners.onnx").exists()
 
 
 def test_identifier_grader_notebook_runs(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -159,6 +159,63 @@ def train_identifier_command(
         console.print(f"[green]shipped {models / 'identifier.onnx'} with {card}[/green]")
 
 
+@train_app.command("corners")
+def train_corners_command(
+    data: Annotated[list[Path], typer.Option(help="scene datasets with exact corners (repeat for several)")],
+    out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/corners"),
+    heldout: Annotated[Path | None, typer.Option(help="held-out scene set to measure on after training")] = None,
+    detector: Annotated[Path, typer.Option(help="detector whose corners are the coarse input")] = MODELS_DIR
+    / "detector"
+    / "detector.onnx",
+    steps: int = 3000,
+    batch: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/corners")] = False,
+) -> None:
+    """Train the second-stage corner network on the detector's crops, export ONNX, check it
+    against torch and measure the corners on a held-out scene set."""
+    import json
+    import shutil
+    import sys
+
+    import numpy as np
+
+    from models.corners import CornerRefiner
+    from pipelines.evaluate_detector import evaluate_detector
+    from pipelines.train.corners import CornerConfig, batch_of, load_examples, torch_corners, train_corners, write_card
+
+    config = CornerConfig(data=tuple(data), out=out, detector=detector, steps=steps, batch=batch, lr=lr, seed=seed)
+    result = train_corners(config, progress=lambda line: console.print(line))
+    refiner = CornerRefiner(Path(result["onnx"]), providers=["CPUExecutionProvider"])
+    photos, examples = load_examples(data[:1], None)
+    probe, _ = batch_of(photos[:20], [e for e in examples if e.image < 20], np.random.default_rng(seed), 8, 0.0)
+    drift = float(np.abs(refiner.predict(probe) - torch_corners(Path(result["weights"]), probe)).max())
+    minutes = result["seconds"] / 60
+    console.print(f"[green]trained in {minutes:.1f} min; ONNX vs torch max difference {drift:.4f} px[/green]")
+    metrics: dict[str, Any] = {"onnx_vs_torch_max_px": drift}
+    if heldout is not None:
+        for name, mode in (("detector alone", None), ("detector + corner network", refiner)):
+            with console.status(f"held-out corners: {name}"):
+                measured = evaluate_detector(detector, heldout, imgsz=416, refine=mode)
+            metrics |= {f"{k} ({name})": v for k, v in measured.items() if "error" in k or "latency" in k}
+        for key, value in metrics.items():
+            console.print(f"  {key}: {value:.4f}")
+    (out / "metrics.json").write_text(json.dumps({"train": result, "heldout": metrics}, indent=1))
+    if ship:
+        models = MODELS_DIR / "corners"
+        models.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result["onnx"], models / "corners.onnx")
+        card = write_card(result, metrics, models, command="cardvault " + " ".join(sys.argv[1:]))
+        console.print(f"[green]shipped {models / 'corners.onnx'} with {card}[/green]")
+
+
+class Refinement(StrEnum):
+    net = "net"
+    edges = "edges"
+    none = "none"
+
+
 @app.command()
 def evaluate(
     scenes: Annotated[Path, typer.Option(help="a held-out scene dataset (cardvault dataset scenes --split heldout)")],
@@ -168,13 +225,19 @@ def evaluate(
     pipeline: Annotated[
         bool, typer.Option(help="also run the whole scan (identify, grade, OCR, fuse) in process and score it")
     ] = False,
-    refine: Annotated[bool, typer.Option(help="fit the detector's corners to the card edges first")] = False,
+    refine: Annotated[
+        Refinement, typer.Option(help="second stage on the detector's corners: the corner network, edge fitting, none")
+    ] = Refinement.none,
 ) -> None:
     """Measure the models on held-out synthetic scenes and print a table."""
+    from models.corners import CornerRefiner
     from pipelines.evaluate_detector import evaluate_detector
 
+    second: CornerRefiner | Literal["edges", "none"] = "edges" if refine is Refinement.edges else "none"
+    if refine is Refinement.net:
+        second = CornerRefiner(MODELS_DIR / "corners" / "corners.onnx", providers=["CPUExecutionProvider"])
     with console.status("evaluating the detector"):
-        result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit, refine=refine)
+        result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit, refine=second)
     if pipeline:
         with console.status("running the whole scan on every photo"):
             result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit).items()}

@@ -111,6 +111,7 @@ def serve(
                     identifier_gpus=gpus_per_model,
                     grader_gpus=gpus_per_model,
                     ocr_gpus=gpus_per_model,
+                    corners_gpus=gpus_per_model,
                 ),
             )
         ),

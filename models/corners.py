@@ -1,0 +1,146 @@
+"""Second-stage corners: a network that finds each card's four corners on a crop around it.
+
+The detector sees the whole photo at 416 px, so its corners land a few percent of the card's
+diagonal off. This stage warps the photo around each detected quadrilateral into a fixed canvas
+(the card's expected outline in the middle, a margin around it), where the card appears upright
+and at one size whatever its place, turn and perspective in the photo; a small fully convolutional
+network predicts one heatmap per corner, and the heatmap's expectation (soft-argmax) is the
+corner, to a fraction of a canvas pixel. The corners are mapped back to the photo through the
+same homography. Run twice, the second pass starts from the first one's corners.
+
+Numpy + onnxruntime only: the scan engine and the Serve deployment both use it; the network is
+trained by ``pipelines.train.corners`` on scenes with exact corner labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from models.rectify import homography
+
+CANVAS_W, CANVAS_H = 160, 208
+# where the detected card is placed in the canvas (x0, y0, x1, y1): 63 x 88 mm proportions, with
+# a margin of over a quarter of the card's width each side for the true corners to be found in
+CARD = (28.0, 31.5, 132.0, 176.5)
+CANVAS_CORNERS = np.array([[CARD[0], CARD[1]], [CARD[2], CARD[1]], [CARD[2], CARD[3]], [CARD[0], CARD[3]]], float)
+CARD_DIAGONAL = float(np.hypot(CARD[2] - CARD[0], CARD[3] - CARD[1]))
+PASSES = 2
+MAX_MOVE = 0.3
+MAX_SHRINK = 2.0  # photos are downsampled first when cards are larger than this many canvas pixels per pixel
+
+
+def canvas_to_photo(quad: np.ndarray) -> np.ndarray:
+    """The homography taking canvas pixels to photo pixels for a card detected at ``quad`` (4, 2)."""
+    return homography(CANVAS_CORNERS, np.asarray(quad, float))
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (..., 2) through a 3x3 homography."""
+    flat = np.asarray(points, float).reshape(-1, 2)
+    mapped = np.c_[flat, np.ones(len(flat))] @ matrix.T
+    result: np.ndarray = (mapped[:, :2] / mapped[:, 2:3]).reshape(np.shape(points))
+    return result
+
+
+def warp(rgb: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas around the card at ``quad`` in the photo, (H, W, 3) uint8, and its canvas-to-photo
+    homography. Parts of the canvas outside the photo are black."""
+    matrix = canvas_to_photo(quad)
+    canvas = cv2.warpPerspective(
+        rgb,
+        matrix,
+        (CANVAS_W, CANVAS_H),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+    return canvas, matrix
+
+
+def shrink_for(rgb: np.ndarray, quads: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """The photo downsampled (area filter) so that its cards are no more than ``MAX_SHRINK`` photo
+    pixels per canvas pixel (bilinear warping would alias them), and the scale applied."""
+    longest = [float(np.linalg.norm(np.roll(q, -1, 0) - q, axis=1).max()) for q in np.asarray(quads, float)]
+    ratio = float(np.median(longest)) / (CARD[3] - CARD[1])
+    if ratio <= MAX_SHRINK:
+        return rgb, 1.0
+    scale = MAX_SHRINK / ratio
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+def canvases(photo: np.ndarray, quads: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The network's input for cards at ``quads`` of ``photo`` and each one's canvas-to-photo homography."""
+    warped = [warp(photo, q) for q in quads]
+    return to_input(np.stack([c for c, _ in warped])), [m for _, m in warped]
+
+
+def to_input(canvases: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 canvases to the network's (N, 3, H, W) float32 input in [0, 1]."""
+    result: np.ndarray = np.ascontiguousarray(canvases.transpose(0, 3, 1, 2), np.float32) / 255
+    return result
+
+
+class CornerRefiner:
+    """Runs ``corners.onnx``: canvases (N, 3, 208, 160) in, corners (N, 4, 2) in canvas pixels out."""
+
+    def __init__(self, onnx: Path, *, providers: list[str] | None = None, threads: int = 0) -> None:
+        available = ort.get_available_providers()
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        wanted = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        self.session = ort.InferenceSession(str(onnx), options, providers=wanted)
+        self.input = self.session.get_inputs()[0].name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        result: np.ndarray = self.session.run(None, {self.input: batch})[0]
+        return result
+
+    def refine(self, rgb: np.ndarray, quads: list[np.ndarray], *, passes: int = PASSES) -> list[np.ndarray]:
+        """Every card's corners, in the order given, found again on the photo ``passes`` times."""
+        steps = refinement(rgb, quads, passes=passes)
+        try:
+            batch = next(steps)
+            while True:
+                batch = steps.send(self.predict(batch))
+        except StopIteration as done:
+            result: list[np.ndarray] = done.value
+            return result
+
+
+def refinement(
+    rgb: np.ndarray, quads: list[np.ndarray], *, passes: int = PASSES
+) -> Generator[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The refinement loop, whoever runs the network: yields each pass's input batch, is sent the
+    network's corners (N, 4, 2) in canvas pixels, returns the refined quads in photo pixels. A
+    card whose refined outline is not a convex quadrilateral, or moved further than
+    ``MAX_MOVE`` of its diagonal, keeps the detector's corners."""
+    if not quads:
+        return []
+    photo, scale = shrink_for(rgb, quads)
+    current = [np.asarray(q, float) * scale for q in quads]
+    for _ in range(passes):
+        batch, matrices = canvases(photo, current)
+        found = yield batch
+        current = [apply(m, points) for m, points in zip(matrices, found, strict=True)]
+    result = []
+    for before, after in zip(quads, current, strict=True):
+        after = after / scale
+        diagonal = float(np.linalg.norm(before[2] - before[0]))
+        moved = float(np.linalg.norm(after - before, axis=1).max())
+        result.append(after if convex(after) and moved <= MAX_MOVE * diagonal else np.asarray(before, float))
+    return result
+
+
+def convex(quad: np.ndarray) -> bool:
+    """Whether the four points, in order, make a convex quadrilateral (either winding)."""
+    edges = np.roll(quad, -1, 0) - quad
+    following = np.roll(edges, -1, 0)
+    cross = edges[:, 0] * following[:, 1] - edges[:, 1] * following[:, 0]
+    return bool((cross > 0).all() or (cross < 0).all())
