@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from models.corners import CANVAS_H, CANVAS_W, CARD_DIAGONAL, apply, convex, to_input, warp
+from models.corners import CANVAS_H, CANVAS_W, CARD_DIAGONAL, apply, convex, shrink_for, to_input, warp
 from models.detector import CardDetector, _iou
 from pipelines.scene_dataset import MIN_VISIBLE
 
@@ -93,8 +93,9 @@ def _model() -> Any:
 
 
 def load_examples(datasets: Sequence[Path], detector: CardDetector | None) -> tuple[list[np.ndarray], list[Example]]:
-    """Every photo of the scene sets (decoded) and every labelled card in them, with the detector's
-    prediction for the card when it found it (IoU >= 0.5)."""
+    """Every photo of the scene sets (decoded, downsampled as the scan does) and every labelled card
+    in them, with the detector's prediction for the card when it found it (IoU >= 0.5), in the
+    downsampled photo's pixels."""
     photos: list[np.ndarray] = []
     examples: list[Example] = []
     for dataset in datasets:
@@ -112,7 +113,13 @@ def load_examples(datasets: Sequence[Path], detector: CardDetector | None) -> tu
                     best = int(np.argmax(overlaps))
                     if overlaps[best] >= 0.5:
                         found[best].predicted.append(np.asarray(d.corners, float))
-            photos.append(np.asarray(image))
+            # the photo as the scan warps it: downsampled where its cards are large (``shrink_for``),
+            # so training canvases are filtered the way serving ones are
+            photo, scale = shrink_for(np.asarray(image), [e.corners for e in found])
+            for example in found:
+                example.corners = example.corners * scale
+                example.predicted = [p * scale for p in example.predicted]
+            photos.append(photo)
             examples += found
     return photos, examples
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from models.corners import CANVAS_CORNERS, CANVAS_H, CANVAS_W, CARD, CornerRefiner, apply, canvas_to_photo, warp
 from pipelines.catalog_sources import Catalog
@@ -49,7 +48,6 @@ def test_corner_pipeline_trains_exports_and_onnx_matches_torch(catalogs: list[Ca
     assert refiner.refine(photos[0], []) == []
 
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="no corner network shipped")
 def test_shipped_network_moves_the_detectors_corners_closer(catalogs: list[Catalog], tmp_path: Path) -> None:
     """On scenes it never saw (held-out sets and surfaces, another seed), the network's corners are
     closer to the truth than the detector's, whichever corner the detector called first."""

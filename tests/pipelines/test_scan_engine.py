@@ -17,7 +17,7 @@ from models.scan import LocalRunners, ModelPaths, ScanEngine, portrait_corners, 
 from pipelines.catalog_sources import Catalog
 from pipelines.render.backgrounds import HELD_OUT_STYLES
 from pipelines.render.card_face import face_spec
-from pipelines.render.scenes import compose
+from pipelines.render.scenes import Scene, compose
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +43,17 @@ def test_corner_order_is_turned_to_portrait() -> None:
 WANTED = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
 
 
-def _table(catalogs: list[Catalog]) -> Image.Image:
+def _table_scene(catalogs: list[Catalog]) -> Scene:
     """Four cards (three Pokémon eras, one Flesh and Blood) on a held-out table surface."""
     specs = []
     for catalog in catalogs:
         sets = {s.id: s for s in catalog.sets}
         specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in WANTED]
-    return compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0).image
+    return compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0)
+
+
+def _table(catalogs: list[Catalog]) -> Image.Image:
+    return _table_scene(catalogs).image
 
 
 def test_scan_of_a_table_photo(engine: ScanEngine, catalogs: list[Catalog]) -> None:
@@ -147,3 +151,42 @@ def test_one_card_seen_twice_is_kept_once() -> None:
     assert [c.detection_score for c in drop_duplicates(same)] == [0.6]  # the surer reading wins
     fan = [card([0, 0, 100, 140], 0.9, "a"), card([10, 5, 110, 150], 0.8, "b")]
     assert len(drop_duplicates(fan)) == 2
+
+
+class NoCornerNetwork:
+    """The real models without the corner network: the engine fits corners to the card's edges."""
+
+    def __init__(self, runners: LocalRunners) -> None:
+        self.runners = runners
+
+    async def corners(self, batch: np.ndarray) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.runners, name)
+
+
+def _outline_error(found: list[list[float]], truths: list[np.ndarray]) -> float:
+    """Mean corner distance of a scanned card to the nearest true card, whatever corner comes
+    first, as a share of the card's diagonal."""
+    quad = np.array(found, float)
+    errors = []
+    for truth in truths:
+        best = min(float(np.linalg.norm(np.roll(truth, k, 0) - quad, axis=1).mean()) for k in range(4))
+        errors.append(best / float(np.linalg.norm(truth[2] - truth[0])))
+    return min(errors)
+
+
+def test_corner_network_puts_the_scans_corners_on_the_cards(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    """The shipped corner network, run by the engine through its runners (two passes, all cards in
+    one batch), lands the corners closer to the true ones than fitting them to the edges."""
+    scene = _table_scene(catalogs)
+    truths = [np.array(c["corners"], float) for c in scene.cards]
+    assert isinstance(engine.runners, LocalRunners) and engine.runners.corner_net is not None
+    edges = ScanEngine(NoCornerNetwork(engine.runners), engine.matcher)  # type: ignore[arg-type]
+    with_net = asyncio.run(scan_bytes(engine, _jpeg(scene.image))).result["cards"]
+    with_edges = asyncio.run(scan_bytes(edges, _jpeg(scene.image))).result["cards"]
+    assert len(with_net) >= 3 and len(with_edges) >= 3
+    net_error = float(np.mean([_outline_error(c["corners"], truths) for c in with_net]))
+    edge_error = float(np.mean([_outline_error(c["corners"], truths) for c in with_edges]))
+    assert net_error < edge_error and net_error < 0.03, (net_error, edge_error)
