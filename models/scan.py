@@ -198,18 +198,25 @@ class ScanEngine:
         return (name if name >= 0.7 else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
 
     async def refine_corners(self, rgb: np.ndarray, corners: list[np.ndarray]) -> list[np.ndarray]:
+        """The corner network's passes, with the canvases cut in a worker thread and the network run
+        by the runners (batched across scans on Serve); edge fitting when there is no network."""
         steps = refinement(rgb, corners)
-        try:
-            batch = await asyncio.to_thread(next, steps)
-            while True:
-                found = await self.runners.corners(batch)
-                if found is None:  # no corner network: edge fitting
-                    steps.close()
-                    return await asyncio.to_thread(refine_all, rgb, corners)
-                batch = await asyncio.to_thread(steps.send, found)
-        except StopIteration as done:
-            result: list[np.ndarray] = done.value
-            return result
+
+        def advance(found: np.ndarray | None) -> tuple[np.ndarray | None, list[np.ndarray]]:
+            # a generator's StopIteration cannot cross into an asyncio future: return it as a value
+            try:
+                return (next(steps) if found is None else steps.send(found)), []
+            except StopIteration as done:
+                return None, done.value
+
+        batch, result = await asyncio.to_thread(advance, None)
+        while batch is not None:
+            found = await self.runners.corners(batch)
+            if found is None:  # no corner network: edge fitting
+                steps.close()
+                return await asyncio.to_thread(refine_all, rgb, corners)
+            batch, result = await asyncio.to_thread(advance, found)
+        return result
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))

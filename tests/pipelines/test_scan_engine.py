@@ -103,7 +103,9 @@ def test_cards_read_upside_down_are_turned_round(engine: ScanEngine, catalogs: l
     for card in upright:  # the same card comes back with its corners in its reading order
         twin = found.get(card["candidates"][0]["card_id"]) if card["candidates"] else None
         if twin is not None and card["candidates"][0]["card_id"] in WANTED:
-            assert np.allclose(card["corners"], twin["corners"], atol=3.0)
+            # the corner network started from another corner order lands within a few pixels (1% of
+            # the diagonal); a corner order half a turn off would be a card's length away
+            assert np.allclose(card["corners"], twin["corners"], atol=8.0)
 
 
 def test_a_photo_of_no_cards_yields_none(engine: ScanEngine) -> None:
