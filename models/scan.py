@@ -36,6 +36,9 @@ from models.refine import edge_gradients, refine_corners
 MODELS_DIR = Path(__file__).resolve().parent
 NAME_READ = 0.85  # lines this legible (see ScanEngine.legible) were read the right way up
 TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
+# a card this much under another found card (share of its outline) may show the other card's text
+# in its name and collector strips: there, GOOD also needs the art to name the card
+COVERED = 0.1
 
 
 class Runners(Protocol):
@@ -287,11 +290,14 @@ class ScanEngine:
                     quads[i] = np.roll(quads[i], 2, axis=0)
             timings["reread"] = (time.perf_counter() - t) * 1000
         cards = []
+        covered = covered_shares(quads)
         for i, detection in enumerate(detections):
             identity, text = identities[i], texts[i]
             match = self.matcher.match(identity.neighbours, text.name, text.collector)
             if not self.is_card(detection, match):
                 continue
+            if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
+                match = Match(match.candidates, "FAIR")
             grade = combine(subgrades[i], crops[i])
             printing_id = None
             finish = identity.finish
@@ -324,6 +330,24 @@ class ScanEngine:
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings)
+
+
+def art_names_it(match: Match) -> bool:
+    """Whether the embedding, not only the text, names the match's first candidate."""
+    return bool(match.candidates) and match.candidates[0].evidence.get("embedding", 0.0) >= EMBEDDING_SURE
+
+
+def covered_shares(quads: Sequence[np.ndarray]) -> list[float]:
+    """For each card's outline, the largest share of it that another card's outline overlaps."""
+    hulls = [cv2.convexHull(np.asarray(q, np.float32)) for q in quads]
+    areas = [max(float(cv2.contourArea(h)), 1e-6) for h in hulls]
+    shares = [0.0] * len(hulls)
+    for i in range(len(hulls)):
+        for j in range(i + 1, len(hulls)):
+            overlap = float(cv2.intersectConvexConvex(hulls[i], hulls[j])[0])
+            shares[i] = max(shares[i], overlap / areas[i])
+            shares[j] = max(shares[j], overlap / areas[j])
+    return shares
 
 
 def refine_all(rgb: np.ndarray, corners: list[np.ndarray]) -> list[np.ndarray]:

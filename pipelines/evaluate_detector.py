@@ -46,6 +46,7 @@ def evaluate_detector(
     counts = {0.5: [0, 0, 0], 0.75: [0, 0, 0]}  # tp, fp, fn
     corner_errors: list[float] = []
     outline_errors: list[float] = []
+    groups: list[tuple[str, bool]] = []  # per matched card: its layout (or partly hidden), whether in view
     centering_errors: list[float] = []
     latencies: list[float] = []
     for entry in entries:
@@ -75,6 +76,7 @@ def evaluate_detector(
                         corners = np.array(truth[best]["corners"])
                         diagonal = float(np.linalg.norm(corners[2] - corners[0]))
                         corner_errors.append(float(np.linalg.norm(p.corners - corners, axis=1).mean()) / diagonal)
+                        in_view = all(truth[best]["keypoint_visible"])
                         outline_errors.append(
                             min(
                                 float(np.linalg.norm(np.roll(p.corners, k, axis=0) - corners, axis=1).mean())
@@ -82,7 +84,8 @@ def evaluate_detector(
                             )
                             / diagonal
                         )
-                        if all(truth[best]["keypoint_visible"]):  # the whole card is in view
+                        groups.append((entry["layout"] if in_view else "partly hidden", in_view))
+                        if in_view:  # the whole card is in view
                             measured = measure_centering(rectify_card(image, portrait_corners(p.corners)))
                             condition = truth[best]["condition"]
                             centering_errors += [
@@ -98,6 +101,11 @@ def evaluate_detector(
         result[f"recall@{threshold}"] = tp / max(tp + fn, 1)
     result["corner_error_pct_of_diagonal"] = 100 * float(np.mean(corner_errors)) if corner_errors else float("nan")
     result["outline_error_pct_of_diagonal"] = 100 * float(np.mean(outline_errors)) if outline_errors else float("nan")
+    outlines = np.array(outline_errors)
+    for name in ("in view", *sorted({g for g, _ in groups})):
+        chosen = [g == name or (name == "in view" and seen) for g, seen in groups]
+        if any(chosen):
+            result[f"outline_error_median_pct.{name}"] = 100 * float(np.median(outlines[chosen]))
     # centering from the detector's corners: rectify, then measure the printed frame
     result["centering_error_points"] = float(np.nanmean(centering_errors)) if centering_errors else float("nan")
     result["latency_ms_p50_cpu"] = float(np.median(latencies)) if latencies else float("nan")

@@ -12,8 +12,8 @@ from PIL import Image
 
 from models.detector import Detection
 from models.identify import CardIdentifier, Identification
-from models.matching import CatalogMatcher
-from models.scan import LocalRunners, ModelPaths, ScanEngine, portrait_corners, scan_bytes
+from models.matching import EMBEDDING_SURE, CatalogMatcher
+from models.scan import COVERED, LocalRunners, ModelPaths, ScanEngine, covered_shares, portrait_corners, scan_bytes
 from pipelines.catalog_sources import Catalog
 from pipelines.render.backgrounds import HELD_OUT_STYLES
 from pipelines.render.card_face import face_spec
@@ -192,3 +192,29 @@ def test_corner_network_puts_the_scans_corners_on_the_cards(engine: ScanEngine, 
     net_error = float(np.mean([_outline_error(c["corners"], truths) for c in with_net]))
     edge_error = float(np.mean([_outline_error(c["corners"], truths) for c in with_edges]))
     assert net_error < edge_error and net_error < 0.03, (net_error, edge_error)
+
+
+def test_covered_shares_measure_how_much_of_a_card_lies_under_another() -> None:
+    card = np.array([[0, 0], [63, 0], [63, 88], [0, 88]], float)
+    apart, half_over, inside = card + np.array([100, 0]), card + np.array([31.5, 0]), card * 0.5 + 10
+    assert covered_shares([card, apart]) == [0.0, 0.0]
+    assert covered_shares([card, half_over]) == pytest.approx([0.5, 0.5])
+    shares = covered_shares([card, inside])  # a small card lying on a large one
+    assert shares[1] == pytest.approx(1.0) and shares[0] == pytest.approx(0.25)
+
+
+def test_overlapping_cards_are_good_only_when_the_art_agrees(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    """In a fan the strips of a card partly under another can show that card's text: such a card is
+    GOOD only if the embedding names it too."""
+    specs = []
+    for catalog in catalogs:
+        sets = {s.id: s for s in catalog.sets}
+        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in WANTED]
+    scene = compose(specs, np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0)
+    cards = asyncio.run(scan_bytes(engine, _jpeg(scene.image))).result["cards"]
+    assert len(cards) >= 2
+    shares = covered_shares([np.array(c["corners"]) for c in cards])
+    assert max(shares) > COVERED  # the fan overlaps
+    for card, share in zip(cards, shares, strict=True):
+        if card["tier"] == "GOOD" and share > COVERED:
+            assert card["candidates"][0]["evidence"]["embedding"] >= EMBEDDING_SURE
