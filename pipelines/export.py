@@ -25,7 +25,11 @@ def to_fp16(source: Path, target: Path) -> Path:
     return target
 
 
-def to_int8(source: Path, target: Path, calibration: np.ndarray, *, input_name: str = "image") -> Path:
+def to_int8(
+    source: Path, target: Path, calibration: np.ndarray, *, input_name: str = "image", symbolic_shapes: bool = True
+) -> Path:
+    """``symbolic_shapes=False`` for graphs whose symbolic shape inference fails (the corner
+    network's upsampling with a dynamic batch)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -43,7 +47,7 @@ def to_int8(source: Path, target: Path, calibration: np.ndarray, *, input_name: 
             return None if batch is None else {input_name: batch.astype(np.float32)}
 
     prepared = target.with_suffix(".pre.onnx")
-    quant_pre_process(str(source), str(prepared))
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=not symbolic_shapes)
     quantize_static(
         str(prepared),
         str(target),

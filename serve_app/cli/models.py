@@ -289,6 +289,25 @@ class ModelName(StrEnum):
     detector = "detector"
     identifier = "identifier"
     grader = "grader"
+    corners = "corners"
+
+
+def _corner_canvases(cards: list[Any], rng: Any) -> Any:
+    """The corner network's input for rendered cards lying on a plain surface, each cut around
+    its outline moved by up to a few percent, as the scan cuts it around a detection."""
+    import numpy as np
+    from PIL import Image
+
+    from models.corners import to_input, warp
+
+    canvases = []
+    for card in cards:
+        w, h = card.size
+        photo = Image.new("RGB", (2 * w, 2 * h), tuple(int(c) for c in rng.integers(40, 200, 3)))
+        photo.paste(card, (w // 2, h // 2))
+        outline = np.array([[w / 2, h / 2], [1.5 * w, h / 2], [1.5 * w, 1.5 * h], [w / 2, 1.5 * h]])
+        canvases.append(warp(np.asarray(photo), outline + rng.normal(0, 0.02 * w, (4, 2)))[0])
+    return to_input(np.stack(canvases))
 
 
 @app.command("export")
@@ -316,6 +335,8 @@ def export_command(
         from models.grading import grader_input
 
         inputs = np.stack([grader_input(c) for c in cards])
+    elif model is ModelName.corners:
+        inputs = _corner_canvases(cards, rng)
     else:
         from models.detector import letterbox
 
@@ -325,7 +346,14 @@ def export_command(
     rows = {"fp16": compare(source, half, inputs)}
     if model is not ModelName.detector:  # detector: fp16 only; its int8 keypoint accuracy is not evaluated yet
         eight = folder / f"{model.value}.int8.onnx"
-        to_int8(source, eight, inputs[: samples // 2])
+        corners = model is ModelName.corners
+        to_int8(
+            source,
+            eight,
+            inputs[: samples // 2],
+            input_name="canvas" if corners else "image",
+            symbolic_shapes=not corners,
+        )
         rows["int8"] = compare(source, eight, inputs[samples // 2 :])
     console.print(f"{'export':<6} {'max |diff|':>10} {'cosine':>8} {'fp32 ms':>8} {'ms':>8} {'MB':>6}")
     for name, r in rows.items():
