@@ -9,12 +9,34 @@ export costs (agreement with the float32 model on the same inputs) and what it g
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+
+
+def torch_to_onnx(
+    model: Any, input_shape: tuple[int, ...], path: Path, *, input_name: str, output_names: Sequence[str]
+) -> Path:
+    """A trained torch module (put in eval mode) to ONNX, opset 17, the batch dynamic on the input
+    and on every output."""
+    import torch
+
+    model.eval()
+    torch.onnx.export(
+        model,
+        (torch.zeros(*input_shape),),
+        str(path),
+        input_names=[input_name],
+        output_names=list(output_names),
+        dynamic_axes={name: {0: "batch"} for name in (input_name, *output_names)},
+        opset_version=17,
+        dynamo=False,
+    )
+    return path
 
 
 def to_fp16(source: Path, target: Path) -> Path:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from models.corners import CANVAS_H, CANVAS_W, CARD_DIAGONAL, apply, convex, shrink_for, to_input, warp
 from models.detector import CardDetector, _iou
+from pipelines.export import torch_to_onnx
 from pipelines.scene_dataset import MIN_VISIBLE
 
 STRIDE = 4
@@ -92,14 +93,16 @@ def _model() -> Any:
     return CornerNet()
 
 
-def load_examples(datasets: Sequence[Path], detector: CardDetector | None) -> tuple[list[np.ndarray], list[Example]]:
-    """Every photo of the scene sets (decoded, downsampled as the scan does) and every labelled card
-    in them, with the detector's prediction for the card when it found it (IoU >= 0.5), in the
-    downsampled photo's pixels."""
+def load_examples(
+    datasets: Sequence[Path], detector: CardDetector | None, limit: int | None = None
+) -> tuple[list[np.ndarray], list[Example]]:
+    """Every photo of the scene sets (the first ``limit`` of each; decoded, downsampled as the scan
+    does) and every labelled card in them, with the detector's prediction for the card when it
+    found it (IoU >= 0.5), in the downsampled photo's pixels."""
     photos: list[np.ndarray] = []
     examples: list[Example] = []
     for dataset in datasets:
-        for line in (dataset / "manifest.jsonl").read_text().splitlines():
+        for line in (dataset / "manifest.jsonl").read_text().splitlines()[:limit]:
             entry = json.loads(line)
             image = Image.open(dataset / entry["image"]).convert("RGB")
             cards = [c for c in entry["cards"] if c["visible"] >= MIN_VISIBLE]
@@ -218,16 +221,8 @@ def train_corners(config: CornerConfig, *, progress: Callable[[str], None] | Non
     model.eval()
     config.out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), config.out / "corners.pt")
-    onnx = config.out / "corners.onnx"
-    torch.onnx.export(
-        model,
-        (torch.zeros(2, 3, CANVAS_H, CANVAS_W),),
-        str(onnx),
-        input_names=["canvas"],
-        output_names=["corners"],
-        dynamic_axes={"canvas": {0: "batch"}, "corners": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
+    onnx = torch_to_onnx(
+        model, (2, 3, CANVAS_H, CANVAS_W), config.out / "corners.onnx", input_name="canvas", output_names=["corners"]
     )
     return {
         "weights": str(config.out / "corners.pt"),

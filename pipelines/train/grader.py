@@ -19,6 +19,7 @@ from PIL import Image
 
 from models.grading import INPUT_H, INPUT_W
 from models.grading import grader_input as to_input  # training and serving prepare crops alike
+from pipelines.export import torch_to_onnx
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, grade, sample_condition
 
@@ -101,16 +102,7 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
     config.out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), config.out / "grader.pt")
     onnx = config.out / "grader.onnx"
-    torch.onnx.export(
-        model,
-        (torch.zeros(2, 3, INPUT_H, INPUT_W),),
-        str(onnx),
-        input_names=["image"],
-        output_names=["subgrades"],
-        dynamic_axes={"image": {0: "batch"}, "subgrades": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    torch_to_onnx(model, (2, 3, INPUT_H, INPUT_W), onnx, input_name="image", output_names=["subgrades"])
     return {
         "weights": str(config.out / "grader.pt"),
         "onnx": str(onnx),

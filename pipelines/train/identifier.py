@@ -20,6 +20,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier, identifier_pixels, normalise
 from models.identify import identifier_input as to_input  # training and serving prepare crops alike
+from pipelines.export import torch_to_onnx
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, sample_condition
 
@@ -322,21 +323,9 @@ def train_identifier(
 
 
 def export_onnx(model: Any, path: Path) -> Path:
-    import torch
-
-    model.eval()
-    dummy = (torch.zeros(2, 3, INPUT_H, INPUT_W),)
-    torch.onnx.export(
-        model,
-        dummy,
-        str(path),
-        input_names=["image"],
-        output_names=["embedding", "finish"],
-        dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}, "finish": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
+    return torch_to_onnx(
+        model, (2, 3, INPUT_H, INPUT_W), path, input_name="image", output_names=["embedding", "finish"]
     )
-    return path
 
 
 def reference_spec(spec: FaceSpec) -> FaceSpec:

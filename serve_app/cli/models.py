@@ -188,8 +188,8 @@ def train_corners_command(
     config = CornerConfig(data=tuple(data), out=out, detector=detector, steps=steps, batch=batch, lr=lr, seed=seed)
     result = train_corners(config, progress=lambda line: console.print(line))
     refiner = CornerRefiner(Path(result["onnx"]), providers=["CPUExecutionProvider"])
-    photos, examples = load_examples(data[:1], None)
-    probe, _ = batch_of(photos[:20], [e for e in examples if e.image < 20], np.random.default_rng(seed), 8, 0.0)
+    photos, examples = load_examples(data[:1], None, limit=20)
+    probe, _ = batch_of(photos, examples, np.random.default_rng(seed), 8, 0.0)
     drift = float(np.abs(refiner.predict(probe) - torch_corners(Path(result["weights"]), probe)).max())
     minutes = result["seconds"] / 60
     console.print(f"[green]trained in {minutes:.1f} min; ONNX vs torch max difference {drift:.4f} px[/green]")

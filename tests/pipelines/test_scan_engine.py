@@ -16,7 +16,7 @@ from models.matching import EMBEDDING_SURE, CatalogMatcher
 from models.scan import COVERED, LocalRunners, ModelPaths, ScanEngine, covered_shares, portrait_corners, scan_bytes
 from pipelines.catalog_sources import Catalog
 from pipelines.render.backgrounds import HELD_OUT_STYLES
-from pipelines.render.card_face import face_spec
+from pipelines.render.card_face import FaceSpec, face_spec
 from pipelines.render.scenes import Scene, compose
 
 
@@ -43,13 +43,20 @@ def test_corner_order_is_turned_to_portrait() -> None:
 WANTED = ["sv2-12", "base1-4", "sv4-5", "WTR001"]
 
 
-def _table_scene(catalogs: list[Catalog]) -> Scene:
-    """Four cards (three Pokémon eras, one Flesh and Blood) on a held-out table surface."""
+def _wanted_specs(catalogs: list[Catalog]) -> list[FaceSpec]:
+    """The faces of the four WANTED cards (three Pokémon eras, one Flesh and Blood)."""
     specs = []
     for catalog in catalogs:
         sets = {s.id: s for s in catalog.sets}
         specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in WANTED]
-    return compose(specs, np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0)
+    return specs
+
+
+def _table_scene(catalogs: list[Catalog]) -> Scene:
+    """The four WANTED cards on a held-out table surface."""
+    return compose(
+        _wanted_specs(catalogs), np.random.default_rng(11), layout="table", styles=HELD_OUT_STYLES, negatives=0
+    )
 
 
 def _table(catalogs: list[Catalog]) -> Image.Image:
@@ -206,11 +213,9 @@ def test_covered_shares_measure_how_much_of_a_card_lies_under_another() -> None:
 def test_overlapping_cards_are_good_only_when_the_art_agrees(engine: ScanEngine, catalogs: list[Catalog]) -> None:
     """In a fan the strips of a card partly under another can show that card's text: such a card is
     GOOD only if the embedding names it too."""
-    specs = []
-    for catalog in catalogs:
-        sets = {s.id: s for s in catalog.sets}
-        specs += [face_spec(c, sets[c.set_id], c.printings[0]) for c in catalog.cards if c.id in WANTED]
-    scene = compose(specs, np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0)
+    scene = compose(
+        _wanted_specs(catalogs), np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0
+    )
     cards = asyncio.run(scan_bytes(engine, _jpeg(scene.image))).result["cards"]
     assert len(cards) >= 2
     shares = covered_shares([np.array(c["corners"]) for c in cards])
