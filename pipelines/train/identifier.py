@@ -9,6 +9,7 @@ retraining. Training renders faces of the training sets, wears and distorts them
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +22,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier, identifier_pixels, normalise
 from models.identify import identifier_input as to_input  # training and serving prepare crops alike
 from pipelines.export import torch_to_onnx
-from pipelines.render.card_face import FaceSpec, render_face
+from pipelines.render.card_face import BORDER, CARD_H, CARD_W, FaceSpec, render_face
 from pipelines.render.condition import apply_wear, sample_condition
 
 
@@ -84,7 +85,8 @@ class IdentifierConfig:
     margin_warmup: float = 0.3  # share of the steps over which m ramps up from 0 (plain cosine softmax first)
     loss: str = "arcface"  # or "infonce": two views of each card in a batch, the others as negatives
     temperature: float = 0.1  # InfoNCE
-    init: Path | None = None  # start from these weights (identifier.pt); class centres from their embeddings
+    init: Path | None = None  # start from identifier.pt or a shipped identifier.onnx; class centres from its embeddings
+    foil_share: float = 0.0  # share of the views of plain printings turned into a foil of random sheen
 
 
 def _model(dim: int) -> Any:
@@ -112,6 +114,116 @@ def _model(dim: int) -> Any:
             return torch.nn.functional.normalize(self.embed(pooled), dim=1), self.finish(pooled)
 
     return Embedder()
+
+
+def load_onnx_weights(model: Any, onnx_path: Path) -> None:
+    """Fill the torch model from a shipped ONNX export, so a shipped identifier can be trained further.
+
+    The export folds every BatchNorm into the convolution before it: those convolutions get the
+    folded weights and bias, and their BatchNorm becomes a fixed identity (mean 0, variance 1, no
+    epsilon), which `freeze_norms` keeps out of training-mode statistics."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    state = model.state_dict()
+    named = {k: v for k, v in inits.items() if k in state}
+    fused = [
+        (inits[n.input[1]], inits[n.input[2]])
+        for n in graph.node
+        if n.op_type == "Conv" and n.input[1] in inits and n.input[1] not in state and len(n.input) > 2
+    ]
+    convs = _conv_norm_pairs(model)
+    if len(fused) != len(convs):
+        raise ValueError(f"{onnx_path}: {len(fused)} folded convolutions, the model has {len(convs)}")
+    with torch.no_grad():
+        for key, value in named.items():
+            state[key].copy_(torch.from_numpy(value.copy()))
+        for (name, conv, norm), (weight, bias) in zip(convs, fused, strict=True):
+            if tuple(conv.weight.shape) != weight.shape:
+                raise ValueError(f"{onnx_path}: {name} is {tuple(conv.weight.shape)}, the export {weight.shape}")
+            conv.weight.copy_(torch.from_numpy(weight.copy()))
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(torch.from_numpy(bias.copy()))
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0)
+            norm.eps = 0.0
+    missing = [k for k in state if not k.startswith("features.") and k not in named]
+    if missing:
+        raise ValueError(f"{onnx_path}: no weights for {missing}")
+
+
+def _conv_norm_pairs(model: Any) -> list[tuple[str, Any, Any]]:
+    """Each convolution followed by a BatchNorm, in the order the export meets them."""
+    import torch
+
+    pairs = []
+    for name, module in model.named_modules():
+        children = list(module.children())
+        for first, second in itertools.pairwise(children):
+            if isinstance(first, torch.nn.Conv2d) and isinstance(second, torch.nn.BatchNorm2d):
+                pairs.append((name, first, second))
+    return pairs
+
+
+def freeze_norms(model: Any) -> None:
+    """Keep every BatchNorm on its stored statistics while the rest trains (fine-tuning a model
+    whose statistics were folded into its convolutions, or small batches)."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
+
+
+# Where the renderer's foils lie on a face (card_face.render_face), as shares of the card's size
+ART_WINDOW = (
+    (BORDER + 26) / CARD_W,
+    (BORDER + 76) / CARD_H,
+    (CARD_W - BORDER - 26) / CARD_W,
+    (BORDER + int((CARD_H - 2 * BORDER) * 0.47)) / CARD_H,
+)
+INNER = (BORDER / CARD_W, BORDER / CARD_H, 1 - BORDER / CARD_W, 1 - BORDER / CARD_H)
+SYNTHETIC_FOILS = ("holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil")
+SYNTHETIC_FOIL_SHARES = (0.45, 0.2, 0.15, 0.2)
+
+
+def add_foil(face: np.ndarray, finish: str, rng: np.random.Generator) -> np.ndarray:
+    """A plain cached face (H, W, 4) with a foil of random sheen: the art window (holofoil), the
+    frame around it (reverse holofoil) or the whole card (rainbow foil; cold foil, silvery). Bands
+    of random angle, width, phase and strength, so the embedding learns the card under any shine,
+    not one pattern."""
+    h, w = face.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    band = (xx * np.cos(angle) + yy * np.sin(angle)) / rng.uniform(8, 40) + rng.uniform(0, 2 * np.pi)
+    rainbow = np.stack([np.sin(band), np.sin(band + 2.1), np.sin(band + 4.2)], -1) * 0.5 + 0.5
+    if finish == "cold_foil":  # a silvery grid of random pitch
+        pitch = rng.uniform(3, 12)
+        rainbow = np.repeat((np.sin(xx / pitch) * np.sin(yy / pitch) * 0.5 + 0.5)[..., None], 3, -1)
+    if rng.random() < 0.5:  # a sparkle texture over the bands, as cosmos and cracked-ice holos have
+        rainbow = rainbow * (1 - 0.5 * (rng.random((h, w, 1)) < rng.uniform(0.02, 0.2)))
+    mask = np.zeros((h, w), np.float32)
+
+    def box(share: tuple[float, float, float, float]) -> tuple[slice, slice]:
+        return slice(round(share[1] * h), round(share[3] * h)), slice(round(share[0] * w), round(share[2] * w))
+
+    if finish == "holofoil":
+        mask[box(ART_WINDOW)] = 1
+        strength_range = (0.2, 0.55)
+    elif finish == "reverse_holofoil":
+        mask[box(INNER)] = 1
+        mask[box(ART_WINDOW)] = 0
+        strength_range = (0.15, 0.45)
+    else:
+        mask[:] = 1
+        strength_range = (0.12, 0.4)
+    strength = rng.uniform(*strength_range) * mask[..., None]
+    out = face.copy()
+    out[..., :3] = (face[..., :3] * (1 - strength) + 255 * rainbow * strength).clip(0, 255).astype(np.uint8)
+    return out
 
 
 class ArcFace:
@@ -242,7 +354,10 @@ def train_identifier(
     model = _model(config.dim).to(config.device)
     arcface = ArcFace(len(cards), config.dim, s=config.scale, m=config.margin)
     if config.init is not None:  # continue from a trained identifier: each class starts at its card's face
-        model.load_state_dict(torch.load(config.init, map_location=config.device))
+        if config.init.suffix == ".onnx":
+            load_onnx_weights(model, config.init)
+        else:
+            model.load_state_dict(torch.load(config.init, map_location=config.device))
         model.eval()
         with torch.no_grad():
             centres = [
@@ -276,13 +391,23 @@ def train_identifier(
             order = np.repeat(np.arange(len(cards)), config.views_per_printing)
             order = order[rng.permutation(len(order))]
         model.train()
+        if config.init is not None:  # the stored statistics stay (folded ones in an ONNX start)
+            freeze_norms(model)
         total, correct, seen = 0.0, 0, 0
         for b in range(0, len(order), config.batch):
             card_idx = order[b : b + config.batch]
             idx = first_of_card[card_idx] + (rng.random(len(card_idx)) * count_of_card[card_idx]).astype(int)
-            x = torch.from_numpy(np.stack([fast_view(faces[i], rng) for i in idx])).to(config.device)
+            view_finish = finishes[idx].copy()
+            views = []
+            for n, i in enumerate(idx):
+                face = faces[i]
+                if view_finish[n] == 0 and rng.random() < config.foil_share:
+                    foil = SYNTHETIC_FOILS[int(rng.choice(len(SYNTHETIC_FOILS), p=SYNTHETIC_FOIL_SHARES))]
+                    face, view_finish[n] = add_foil(face, foil, rng), finish_class(foil)
+                views.append(fast_view(face, rng))
+            x = torch.from_numpy(np.stack(views)).to(config.device)
             y = torch.from_numpy(labels[idx]).to(config.device)
-            f = torch.from_numpy(finishes[idx]).to(config.device)
+            f = torch.from_numpy(view_finish).to(config.device)
             # ArcFace from scratch stalls when the margin applies from the first step: start as a
             # plain cosine softmax and bring the margin in once the classes have separated a little
             arcface.m = config.margin * min(1.0, step / warmup_steps)
@@ -404,7 +529,7 @@ def evaluate_retrieval(
     finish_ok = np.concatenate(finishes).argmax(1) == np.asarray([finish_class(s.finish) for s in queries])
     top1 = np.asarray([r[0][0] == s.art_key for r, s in zip(results, queries, strict=True)])
     top5 = np.mean([s.art_key in [i for i, _ in r] for r, s in zip(results, queries, strict=True)])
-    return {
+    metrics = {
         "top1": float(top1.mean()),
         "top5": float(top5),
         "finish_accuracy": float(finish_ok.mean()),
@@ -412,6 +537,12 @@ def evaluate_retrieval(
         "gallery": float(len(index.ids)),
         "queries": float(len(queries)),
     }
+    names = np.asarray([FINISH_CLASSES[finish_class(s.finish)] for s in queries])
+    for name in FINISH_CLASSES:
+        if (names == name).any():
+            metrics[f"top1.{name}"] = float(top1[names == name].mean())
+            metrics[f"queries.{name}"] = float((names == name).sum())
+    return metrics
 
 
 def write_card(result: dict[str, Any], metrics: dict[str, float], destination: Path, command: str) -> Path:

@@ -86,8 +86,12 @@ def train_identifier_command(
     scale: Annotated[float, typer.Option(help="ArcFace scale s")] = 30.0,
     loss: Annotated[str, typer.Option(help="arcface, or infonce (supervised contrastive)")] = "arcface",
     init: Annotated[
-        Path | None, typer.Option(help="continue from a trained identifier.pt (class centres from its embeddings)")
+        Path | None,
+        typer.Option(help="continue from identifier.pt or a shipped identifier.onnx (class centres from it)"),
     ] = None,
+    foil_share: Annotated[
+        float, typer.Option(help="share of plain views given a foil of random sheen (finish label follows)")
+    ] = 0.0,
     ship: Annotated[
         bool, typer.Option(help="copy the ONNX weights, the catalog index and a model card into models/identifier")
     ] = False,
@@ -125,6 +129,7 @@ def train_identifier_command(
             scale=scale,
             loss=loss,
             init=init,
+            foil_share=foil_share,
         ),
         train_pool,
         progress=lambda line: console.print(line),
@@ -308,6 +313,40 @@ def _corner_canvases(cards: list[Any], rng: Any) -> Any:
         outline = np.array([[w / 2, h / 2], [1.5 * w, h / 2], [1.5 * w, 1.5 * h], [w / 2, 1.5 * h]])
         canvases.append(warp(np.asarray(photo), outline + rng.normal(0, 0.02 * w, (4, 2)))[0])
     return to_input(np.stack(canvases))
+
+
+@app.command("evaluate-identifier")
+def evaluate_identifier_command(
+    identifier: Annotated[Path, typer.Option(help="identifier ONNX")] = MODELS_DIR / "identifier" / "identifier.onnx",
+    index: Annotated[Path, typer.Option(help="its catalog index")] = MODELS_DIR / "identifier" / "index.npz",
+    queries: Annotated[int, typer.Option(help="held-out printings drawn at random")] = 300,
+    per_finish: Annotated[
+        int, typer.Option(help="plus this many held-out printings of each foil finish (holofoil, reverse...)")
+    ] = 100,
+    seed: int = 1,
+) -> None:
+    """Identification from the embedding alone: photo-like views of printings from sets never
+    trained on, searched against the whole catalog's index; top-1 per finish."""
+    import json
+    import random
+
+    from models.identify import FINISH_CLASSES
+    from pipelines.scene_dataset import printing_pool
+    from pipelines.train.identifier import EmbeddingIndex, evaluate_retrieval, finish_class
+
+    held = printing_pool(load_catalogs(get_settings().resolved_catalog_dir()), "heldout")
+    picker = random.Random(seed)
+    chosen = picker.sample(held, min(queries, len(held)))
+    for name in FINISH_CLASSES[1:]:
+        of_finish = [s for s in held if FINISH_CLASSES[finish_class(s.finish)] == name]
+        chosen += picker.sample(of_finish, min(per_finish, len(of_finish)))
+    searcher = EmbeddingIndex(identifier)
+    searcher.load(index)
+    metrics = evaluate_retrieval(identifier, [], chosen, seed=seed, index=searcher)
+    console.print(f"{'metric':<28} {'value':>10}")
+    for key, value in metrics.items():
+        console.print(f"{key:<28} {value:>10.4f}")
+    console.print(json.dumps(metrics))
 
 
 @app.command("export")

@@ -162,6 +162,28 @@ def test_one_card_seen_twice_is_kept_once() -> None:
     assert len(drop_duplicates(fan)) == 2
 
 
+def test_an_unsure_detection_stays_when_the_card_vouches_for_it(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    """Below the detector's sure score a detection is a card only on the card's own evidence: a name
+    or number read, art recognised, or a fused identification sure of one card."""
+    from models.matching import Candidate, Match
+    from models.scan import CARD_SURE
+
+    card = engine.matcher.card("sv2-12")
+    assert card is not None
+    unsure = Detection(box=(0, 0, 63, 88), score=0.6, corners=np.zeros((4, 2)), corner_visibility=np.ones(4))
+    nothing = {"embedding": 0.05, "name": 0.0, "number": 0.0}
+
+    def match(confidence: float, **evidence: float) -> Match:
+        return Match([Candidate(card, confidence, nothing | evidence)], "POOR")
+
+    assert not engine.is_card(unsure, match(CARD_SURE - 0.2))
+    assert not engine.is_card(unsure, Match([], "POOR"))
+    assert engine.is_card(unsure, match(CARD_SURE + 0.01))
+    assert engine.is_card(unsure, match(0.1, name=0.9))
+    assert engine.is_card(unsure, match(0.1, embedding=EMBEDDING_SURE))
+    assert engine.is_card(replace(unsure, score=engine.sure_score), match(0.0))
+
+
 class NoCornerNetwork:
     """The real models without the corner network: the engine fits corners to the card's edges."""
 

@@ -11,15 +11,18 @@ from typer.testing import CliRunner
 from pipelines.catalog_sources import Catalog
 from pipelines.scene_dataset import printing_pool
 from pipelines.train.identifier import (
+    ART_WINDOW,
     FINISH_CLASSES,
     INPUT_H,
     INPUT_W,
     EmbeddingIndex,
     IdentifierConfig,
     _model,
+    add_foil,
     build_index,
     evaluate_retrieval,
     fast_view,
+    load_onnx_weights,
     reference_specs,
     render_cache,
     train_identifier,
@@ -44,6 +47,29 @@ def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_pa
         pool,
     )
     assert resumed["loss"][0] < result["loss"][0]
+    # a shipped identifier (ONNX only, BatchNorm folded into the convolutions) can be trained further:
+    # the torch model rebuilt from it answers as the export does, and its classes start where it puts them
+    rebuilt = _model(128)
+    load_onnx_weights(rebuilt, Path(result["onnx"]))
+    rebuilt.eval()
+    probe = np.random.default_rng(1).normal(size=(2, 3, INPUT_H, INPUT_W)).astype(np.float32)
+    with torch.no_grad():
+        rebuilt_embedding = rebuilt(torch.from_numpy(probe))[0].numpy()
+    shipped = ort.InferenceSession(result["onnx"]).run(None, {"image": probe})
+    np.testing.assert_allclose(rebuilt_embedding, shipped[0], atol=1e-5)
+    from_onnx = train_identifier(
+        IdentifierConfig(
+            out=tmp_path / "from-onnx",
+            printings=8,
+            views_per_printing=3,
+            epochs=1,
+            batch=8,
+            init=Path(result["onnx"]),
+            foil_share=0.5,
+        ),
+        pool,
+    )
+    assert from_onnx["loss"][0] < result["loss"][0]
     assert result["classes"] == 8 and result["printings"] >= 8  # a card's printings share its class
     model = _model(128)
     model.load_state_dict(torch.load(result["weights"]))
@@ -92,3 +118,20 @@ def test_fast_views_are_photo_like_and_deterministic(catalogs: list[Catalog]) ->
     b = fast_view(faces[0], np.random.default_rng(3))
     assert a.shape == (3, INPUT_H, INPUT_W) and np.array_equal(a, b)
     assert not np.array_equal(a, fast_view(faces[0], np.random.default_rng(4)))
+
+
+def test_foil_augmentation_shines_only_where_the_finish_does(catalogs: list[Catalog]) -> None:
+    face = render_cache([s for s in printing_pool(catalogs, "train") if s.finish == "normal"][:1])[0]
+    h, w = face.shape[:2]
+    x0, x1 = round(ART_WINDOW[0] * w), round(ART_WINDOW[2] * w)
+    y0, y1 = round(ART_WINDOW[1] * h), round(ART_WINDOW[3] * h)
+    art = (slice(y0, y1), slice(x0, x1))
+    holo = add_foil(face, "holofoil", np.random.default_rng(0))
+    changed = np.abs(holo.astype(int) - face.astype(int)).max(axis=2) > 0
+    assert changed[art].mean() > 0.5 and not changed[:y0].any() and not changed[y1:].any()
+    reverse = add_foil(face, "reverse_holofoil", np.random.default_rng(0))
+    changed = np.abs(reverse.astype(int) - face.astype(int)).max(axis=2) > 0
+    assert not changed[art].any() and changed[y1 + 5 : h - 20].mean() > 0.5
+    assert np.array_equal(holo[..., 3], face[..., 3])  # the card's outline stays
+    assert np.array_equal(holo, add_foil(face, "holofoil", np.random.default_rng(0)))  # deterministic per seed
+    assert not np.array_equal(holo, add_foil(face, "holofoil", np.random.default_rng(1)))  # random sheen
