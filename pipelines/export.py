@@ -8,6 +8,7 @@ export costs (agreement with the float32 model on the same inputs) and what it g
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -37,6 +38,71 @@ def torch_to_onnx(
         dynamo=False,
     )
     return path
+
+
+def load_onnx_weights(model: Any, onnx_path: Path) -> None:
+    """Fill a torch model from its shipped ONNX export (``torch_to_onnx``), so it can be trained further.
+
+    The export folds every BatchNorm into the convolution before it: those convolutions get the
+    folded weights and bias, and their BatchNorm becomes a fixed identity (mean 0, variance 1, no
+    epsilon), which `freeze_norms` keeps out of training-mode statistics."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    state = model.state_dict()
+    named = {k: v for k, v in inits.items() if k in state}
+    fused = [
+        (inits[n.input[1]], inits[n.input[2]])
+        for n in graph.node
+        if n.op_type == "Conv" and n.input[1] in inits and n.input[1] not in state and len(n.input) > 2
+    ]
+    convs = _conv_norm_pairs(model)
+    if len(fused) != len(convs):
+        raise ValueError(f"{onnx_path}: {len(fused)} folded convolutions, the model has {len(convs)}")
+    with torch.no_grad():
+        for key, value in named.items():
+            state[key].copy_(torch.from_numpy(value.copy()))
+        for (name, conv, norm), (weight, bias) in zip(convs, fused, strict=True):
+            if tuple(conv.weight.shape) != weight.shape:
+                raise ValueError(f"{onnx_path}: {name} is {tuple(conv.weight.shape)}, the export {weight.shape}")
+            conv.weight.copy_(torch.from_numpy(weight.copy()))
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(torch.from_numpy(bias.copy()))
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0)
+            norm.eps = 0.0
+    filled = {
+        t.data_ptr() for _, conv, norm in convs for t in (*conv.parameters(), *norm.parameters(), *norm.buffers())
+    }
+    missing = [k for k, t in state.items() if k not in named and t.data_ptr() not in filled]
+    if missing:
+        raise ValueError(f"{onnx_path}: no weights for {missing}")
+
+
+def _conv_norm_pairs(model: Any) -> list[tuple[str, Any, Any]]:
+    """Each convolution followed by a BatchNorm, in the order the export meets them."""
+    import torch
+
+    pairs = []
+    for name, module in model.named_modules():
+        children = list(module.children())
+        for first, second in itertools.pairwise(children):
+            if isinstance(first, torch.nn.Conv2d) and isinstance(second, torch.nn.BatchNorm2d):
+                pairs.append((name, first, second))
+    return pairs
+
+
+def freeze_norms(model: Any) -> None:
+    """Keep every BatchNorm on its stored statistics while the rest trains (fine-tuning a model
+    whose statistics were folded into its convolutions, or small batches)."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
 
 
 def to_fp16(source: Path, target: Path) -> Path:

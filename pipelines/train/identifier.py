@@ -9,7 +9,6 @@ retraining. Training renders faces of the training sets, wears and distorts them
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +20,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier, identifier_pixels, normalise
 from models.identify import identifier_input as to_input  # training and serving prepare crops alike
-from pipelines.export import torch_to_onnx
+from pipelines.export import freeze_norms, load_onnx_weights, torch_to_onnx
 from pipelines.render.card_face import BORDER, CARD_H, CARD_W, FaceSpec, render_face
 from pipelines.render.condition import apply_wear, sample_condition
 
@@ -114,68 +113,6 @@ def _model(dim: int) -> Any:
             return torch.nn.functional.normalize(self.embed(pooled), dim=1), self.finish(pooled)
 
     return Embedder()
-
-
-def load_onnx_weights(model: Any, onnx_path: Path) -> None:
-    """Fill the torch model from a shipped ONNX export, so a shipped identifier can be trained further.
-
-    The export folds every BatchNorm into the convolution before it: those convolutions get the
-    folded weights and bias, and their BatchNorm becomes a fixed identity (mean 0, variance 1, no
-    epsilon), which `freeze_norms` keeps out of training-mode statistics."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    graph = onnx.load(str(onnx_path)).graph
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    state = model.state_dict()
-    named = {k: v for k, v in inits.items() if k in state}
-    fused = [
-        (inits[n.input[1]], inits[n.input[2]])
-        for n in graph.node
-        if n.op_type == "Conv" and n.input[1] in inits and n.input[1] not in state and len(n.input) > 2
-    ]
-    convs = _conv_norm_pairs(model)
-    if len(fused) != len(convs):
-        raise ValueError(f"{onnx_path}: {len(fused)} folded convolutions, the model has {len(convs)}")
-    with torch.no_grad():
-        for key, value in named.items():
-            state[key].copy_(torch.from_numpy(value.copy()))
-        for (name, conv, norm), (weight, bias) in zip(convs, fused, strict=True):
-            if tuple(conv.weight.shape) != weight.shape:
-                raise ValueError(f"{onnx_path}: {name} is {tuple(conv.weight.shape)}, the export {weight.shape}")
-            conv.weight.copy_(torch.from_numpy(weight.copy()))
-            norm.weight.fill_(1.0)
-            norm.bias.copy_(torch.from_numpy(bias.copy()))
-            norm.running_mean.zero_()
-            norm.running_var.fill_(1.0)
-            norm.eps = 0.0
-    missing = [k for k in state if not k.startswith("features.") and k not in named]
-    if missing:
-        raise ValueError(f"{onnx_path}: no weights for {missing}")
-
-
-def _conv_norm_pairs(model: Any) -> list[tuple[str, Any, Any]]:
-    """Each convolution followed by a BatchNorm, in the order the export meets them."""
-    import torch
-
-    pairs = []
-    for name, module in model.named_modules():
-        children = list(module.children())
-        for first, second in itertools.pairwise(children):
-            if isinstance(first, torch.nn.Conv2d) and isinstance(second, torch.nn.BatchNorm2d):
-                pairs.append((name, first, second))
-    return pairs
-
-
-def freeze_norms(model: Any) -> None:
-    """Keep every BatchNorm on its stored statistics while the rest trains (fine-tuning a model
-    whose statistics were folded into its convolutions, or small batches)."""
-    import torch
-
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.eval()
 
 
 # Where the renderer's foils lie on a face (card_face.render_face), as shares of the card's size

@@ -176,6 +176,10 @@ def train_corners_command(
     batch: int = 32,
     lr: float = 3e-3,
     seed: int = 0,
+    wide_share: Annotated[
+        float, typer.Option(help="share of random coarse quads far off (turned ~10°, scaled ~12%, shifted ~8%)")
+    ] = 0.0,
+    init: Annotated[Path | None, typer.Option(help="continue from corners.pt or a shipped corners.onnx")] = None,
     ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/corners")] = False,
 ) -> None:
     """Train the second-stage corner network on the detector's crops, export ONNX, check it
@@ -190,7 +194,17 @@ def train_corners_command(
     from pipelines.evaluate_detector import evaluate_detector
     from pipelines.train.corners import CornerConfig, batch_of, load_examples, torch_corners, train_corners, write_card
 
-    config = CornerConfig(data=tuple(data), out=out, detector=detector, steps=steps, batch=batch, lr=lr, seed=seed)
+    config = CornerConfig(
+        data=tuple(data),
+        out=out,
+        detector=detector,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        wide_share=wide_share,
+        init=init,
+    )
     result = train_corners(config, progress=lambda line: console.print(line))
     refiner = CornerRefiner(Path(result["onnx"]), providers=["CPUExecutionProvider"])
     photos, examples = load_examples(data[:1], None, limit=20)

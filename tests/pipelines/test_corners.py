@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.corners import CANVAS_CORNERS, CANVAS_H, CANVAS_W, CARD, CornerRefiner, apply, canvas_to_photo, warp
+from models.scan import MODELS_DIR as MODELS
 from pipelines.catalog_sources import Catalog, load_catalog
 from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
 from tests.conftest import DATA
@@ -57,6 +58,15 @@ def test_corner_pipeline_trains_exports_and_onnx_matches_torch(catalogs: list[Ca
     refined = refiner.refine(photos[examples[0].image], quads)
     assert len(refined) == 2 and all(q.shape == (4, 2) and np.isfinite(q).all() for q in refined)
     assert refiner.refine(photos[0], []) == []
+    # training continues from the shipped ONNX (BatchNorm folded): it starts from the shipped network's
+    # answers, far below a new network's error, with far-off coarse quads in the mix
+    shipped = MODELS / "corners" / "corners.onnx"
+    resumed = train_corners(
+        CornerConfig(
+            data=(tmp_path / "data",), out=tmp_path / "resumed", steps=2, batch=4, lr=1e-5, init=shipped, wide_share=0.5
+        )
+    )
+    assert resumed["loss_pct_per_100_steps"][0] < result["loss_pct_per_100_steps"][0]
 
 
 def test_shipped_network_moves_the_detectors_corners_closer(held_out_catalogs: list[Catalog], tmp_path: Path) -> None:
