@@ -53,7 +53,8 @@ def _border_runs(profiles: np.ndarray, border: np.ndarray, threshold: float, sus
 
 def measure_centering(card: Image.Image, *, threshold: float = 60.0, sustain: int = 6) -> Centering:
     card = card.convert("RGB")
-    rgb = np.asarray(card if card.size == (WIDTH, HEIGHT) else card.resize((WIDTH, HEIGHT)), np.float32)
+    # the card stays uint8; only the strips and lines read below become float (a tenth of the pixels)
+    rgb = np.asarray(card if card.size == (WIDTH, HEIGHT) else card.resize((WIDTH, HEIGHT)))
     edge = 6  # skip the very edge: whitening and cut lines live there
     strip = np.concatenate(
         [
@@ -63,12 +64,12 @@ def measure_centering(card: Image.Image, *, threshold: float = 60.0, sustain: in
             rgb[60:-60, -edge - 6 : -edge].reshape(-1, 3),
         ]
     )
-    border = np.median(strip, axis=0)
+    border = np.median(strip, axis=0).astype(np.float32)
     rows = range(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
     cols = range(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
 
     def widths(lines: np.ndarray) -> float:
-        found = _border_runs(lines, border, threshold, sustain, edge)
+        found = _border_runs(lines.astype(np.float32), border, threshold, sustain, edge)
         return float(np.nanmedian(found)) if not np.isnan(found).all() else float("nan")
 
     rows_ix, cols_ix = np.asarray(rows), np.asarray(cols)
