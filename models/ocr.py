@@ -19,7 +19,8 @@ TOP_STRIP = (0.0, 0.0, 1.0, 0.135)  # x0, y0, x1, y1 as shares of the card
 BOTTOM_STRIP = (0.0, 0.855, 1.0, 1.0)
 
 HP_FIGURE = re.compile(r"\s*H\s*P\s*[\dOoIlSB]{1,3}\s*[^\w]*$")  # a Pokémon's HP, at the end of the name line
-TOP_LINES = 2  # the name and, on Pokémon, the HP figure beside it
+TOP_LINES = 1  # the name
+RIGHT_END = 0.62  # a top-strip line starting this far right is the HP figure or the cost, not the name
 TextLine = tuple[str, float, float, float]  # text, confidence, box area (px), left x
 MAX_BOTTOM_LINES = 4
 
@@ -108,8 +109,10 @@ class CardOCR:
                 xs, ys = box[:, 0], box[:, 1]
                 width, height = float(xs.max() - xs.min()), float(ys.max() - ys.min())
                 lines.append((box, width * height, float(xs.min()), width))
-            if index % 2 == 0:  # top strip: the name is its largest line, or the next when that is the HP
-                lines = sorted(lines, key=lambda line: -line[1])[:TOP_LINES]
+            if index % 2 == 0:  # top strip: the name is its largest line that does not start at the right
+                # end, where a Pokémon's HP figure and a Flesh and Blood cost sit (read only when alone)
+                left = [line for line in lines if line[2] < RIGHT_END * crop.shape[1]] or lines
+                lines = sorted(left, key=lambda line: -line[1])[:TOP_LINES]
             else:  # bottom strip: the collector line is short; a full-width row is the attack/weakness text
                 short = [line for line in lines if line[3] < 0.55 * crop.shape[1]]
                 lines = sorted(short, key=lambda line: -line[1])[:MAX_BOTTOM_LINES]
