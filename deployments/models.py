@@ -28,6 +28,17 @@ from models.scan import ModelPaths
 BATCH_WAIT_S = 0.004
 
 
+def side_threads(device: str) -> int:
+    """ONNX Runtime threads for the identifier and the grader on a CPU: they run beside the OCR, the
+    longest stage of a scan, so each takes half the cores and leaves the OCR the rest (0 = ONNX
+    Runtime's default, on a GPU)."""
+    import os
+
+    if providers_for(device)[0] != "CPUExecutionProvider":
+        return 0
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def _split(arrays: Sequence[Sized], outputs: Any) -> list[Any]:
     """Cut one batched output back into each request's share."""
     parts, start = [], 0
@@ -69,7 +80,7 @@ class CornerDeployment:
 @serve.deployment(name="CardIdentifier", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
 class IdentifierDeployment:
     def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
-        self.identifier = CardIdentifier(paths.identifier, paths.index, device=device)
+        self.identifier = CardIdentifier(paths.identifier, paths.index, device=device, threads=side_threads(device))
         self.identify.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
         self.identifier.identify(np.zeros((2, 3, INPUT_H, INPUT_W), np.float32))
 
@@ -82,7 +93,7 @@ class IdentifierDeployment:
 @serve.deployment(name="CardGrader", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
 class GraderDeployment:
     def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
-        self.grader = CardGrader(paths.grader, device=device)
+        self.grader = CardGrader(paths.grader, device=device, threads=side_threads(device))
         self.grade.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
         self.grader.subgrades(np.zeros((2, 3, GRADER_H, GRADER_W), np.float32))
 
