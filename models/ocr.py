@@ -116,8 +116,8 @@ class CardOCR:
                 lines.append((box, width * height, float(xs.min()), width))
             if index % 2 == 0:  # top strip: the name is its largest line that does not start at the right
                 # end, where a Pokémon's HP figure and a Flesh and Blood cost sit (read only when alone)
-                left = [line for line in lines if line[2] < RIGHT_END * crop.shape[1]] or lines
-                lines = sorted(left, key=lambda line: -line[1])[:TOP_LINES]
+                named = [line for line in lines if line[2] < RIGHT_END * crop.shape[1]] or lines
+                lines = sorted(named, key=lambda line: -line[1])[:TOP_LINES]
             else:  # bottom strip: the collector line is short; a full-width row is the attack/weakness text
                 short = [line for line in lines if line[3] < 0.55 * crop.shape[1]]
                 lines = sorted(short, key=lambda line: -line[1])[:MAX_BOTTOM_LINES]
