@@ -53,8 +53,9 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start" and self.emit_header:
+            if message["type"] == "http.response.start":
                 status = message["status"]
+            if message["type"] == "http.response.start" and self.emit_header:
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)

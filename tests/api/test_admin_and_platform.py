@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from serve_app.db.engine import create_engine
@@ -108,3 +109,28 @@ async def test_request_ids_and_problem_documents(client: httpx.AsyncClient) -> N
         "/api/v1/auth/register", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert malformed.status_code == 422
+
+
+async def test_access_log_and_metrics_record_the_status_behind_serve(caplog: pytest.LogCaptureFixture) -> None:
+    """Behind the Ray Serve proxy the middleware adds no X-Request-ID header (the proxy does), and
+    still records each response's real status in the access log and the request counter."""
+    import logging
+
+    from fastapi import FastAPI, HTTPException
+
+    from serve_app.api.middleware import REQUESTS, RequestContextMiddleware
+
+    app = FastAPI()
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise HTTPException(418, "short and stout")
+
+    app.add_middleware(RequestContextMiddleware, request_id_source=lambda: "serve-id-1", emit_header=False)
+    before = REQUESTS.labels("GET", "/teapot", "418")._value.get()
+    with caplog.at_level(logging.INFO, logger="cardvault.access"):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as plain:
+            response = await plain.get("/teapot")
+    assert response.status_code == 418 and "x-request-id" not in response.headers
+    assert [r.status for r in caplog.records if r.name == "cardvault.access"] == [418]  # type: ignore[attr-defined]
+    assert REQUESTS.labels("GET", "/teapot", "418")._value.get() == before + 1
