@@ -46,7 +46,6 @@ def load_onnx_weights(model: Any, onnx_path: Path) -> None:
     The export folds every BatchNorm into the convolution before it: those convolutions get the
     folded weights and bias, and their BatchNorm becomes a fixed identity (mean 0, variance 1, no
     epsilon), which `freeze_norms` keeps out of training-mode statistics."""
-    import onnx
     import torch
     from onnx import numpy_helper
 
@@ -80,6 +79,16 @@ def load_onnx_weights(model: Any, onnx_path: Path) -> None:
     missing = [k for k, t in state.items() if k not in named and t.data_ptr() not in filled]
     if missing:
         raise ValueError(f"{onnx_path}: no weights for {missing}")
+
+
+def load_weights(model: Any, path: Path, *, device: str = "cpu") -> None:
+    """Fill a torch model to train it further: from its torch state (``*.pt``) or its ONNX export."""
+    import torch
+
+    if path.suffix == ".onnx":
+        load_onnx_weights(model, path)
+    else:
+        model.load_state_dict(torch.load(path, map_location=device))
 
 
 def _conv_norm_pairs(model: Any) -> list[tuple[str, Any, Any]]:

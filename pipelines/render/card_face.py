@@ -284,6 +284,13 @@ def _foil(
     return result
 
 
+def art_window(inner_box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Where a holofoil shines (and a reverse holofoil does not): the art window inside the printed
+    frame ``inner_box`` (x0, y0, x1, y1 in face pixels)."""
+    x0, y0, x1, y1 = inner_box
+    return x0 + 26, y0 + 76, x1 - 26, y0 + int((y1 - y0) * 0.47)
+
+
 @dataclass(frozen=True)
 class RenderedFace:
     image: Image.Image  # RGBA, transparent outside the rounded card
@@ -307,11 +314,9 @@ def render_face(spec: FaceSpec, *, centering: tuple[float, float] = (0.5, 0.5)) 
     inner_box = (x0, y0, x0 + inner_size[0], y0 + inner_size[1])
     seed = seed_of(spec.printing_id)
     if spec.finish in ("holofoil", "first_edition_holofoil"):
-        art = (inner_box[0] + 26, inner_box[1] + 76, inner_box[2] - 26, inner_box[1] + int(inner_size[1] * 0.47))
-        face = _foil(face, spec.finish, seed, art, None)
+        face = _foil(face, spec.finish, seed, art_window(inner_box), None)
     elif spec.finish == "reverse_holofoil":
-        art = (inner_box[0] + 26, inner_box[1] + 76, inner_box[2] - 26, inner_box[1] + int(inner_size[1] * 0.47))
-        face = _foil(face, spec.finish, seed, inner_box, art)
+        face = _foil(face, spec.finish, seed, inner_box, art_window(inner_box))
     elif spec.finish in ("rainbow_foil", "cold_foil", "gold_foil"):
         face = _foil(face, spec.finish, seed, (0, 0, CARD_W, CARD_H), None)
     return RenderedFace(face, inner_box)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from models.corners import CANVAS_H, CANVAS_W, CARD_DIAGONAL, apply, convex, shrink_for, to_input, warp
 from models.detector import CardDetector, _iou
-from pipelines.export import freeze_norms, load_onnx_weights, torch_to_onnx
+from pipelines.export import freeze_norms, load_weights, torch_to_onnx
 from pipelines.scene_dataset import MIN_VISIBLE
 
 STRIDE = 4
@@ -214,10 +214,8 @@ def train_corners(config: CornerConfig, *, progress: Callable[[str], None] | Non
     photos, examples = load_examples(config.data, detector)
     loaded = time.perf_counter() - start
     model = _model()
-    if config.init is not None and config.init.suffix == ".onnx":
-        load_onnx_weights(model, config.init)
-    elif config.init is not None:
-        model.load_state_dict(torch.load(config.init))
+    if config.init is not None:
+        load_weights(model, config.init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.1)
     losses: list[float] = []

@@ -20,8 +20,8 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from models.identify import FINISH_CLASSES, INPUT_H, INPUT_W, MEAN, STD, CardIdentifier, identifier_pixels, normalise
 from models.identify import identifier_input as to_input  # training and serving prepare crops alike
-from pipelines.export import freeze_norms, load_onnx_weights, torch_to_onnx
-from pipelines.render.card_face import BORDER, CARD_H, CARD_W, FaceSpec, render_face
+from pipelines.export import freeze_norms, load_weights, torch_to_onnx
+from pipelines.render.card_face import BORDER, CARD_H, CARD_W, FaceSpec, art_window, render_face
 from pipelines.render.condition import apply_wear, sample_condition
 
 
@@ -115,14 +115,10 @@ def _model(dim: int) -> Any:
     return Embedder()
 
 
-# Where the renderer's foils lie on a face (card_face.render_face), as shares of the card's size
-ART_WINDOW = (
-    (BORDER + 26) / CARD_W,
-    (BORDER + 76) / CARD_H,
-    (CARD_W - BORDER - 26) / CARD_W,
-    (BORDER + int((CARD_H - 2 * BORDER) * 0.47)) / CARD_H,
-)
-INNER = (BORDER / CARD_W, BORDER / CARD_H, 1 - BORDER / CARD_W, 1 - BORDER / CARD_H)
+# Where the renderer's foils lie on a well-centred face (card_face.render_face), as shares of its size
+_INNER_BOX = (BORDER, BORDER, CARD_W - BORDER, CARD_H - BORDER)
+ART_WINDOW = tuple(v / size for v, size in zip(art_window(_INNER_BOX), (CARD_W, CARD_H, CARD_W, CARD_H), strict=True))
+INNER = tuple(v / size for v, size in zip(_INNER_BOX, (CARD_W, CARD_H, CARD_W, CARD_H), strict=True))
 SYNTHETIC_FOILS = ("holofoil", "reverse_holofoil", "rainbow_foil", "cold_foil")
 SYNTHETIC_FOIL_SHARES = (0.45, 0.2, 0.15, 0.2)
 
@@ -144,7 +140,7 @@ def add_foil(face: np.ndarray, finish: str, rng: np.random.Generator) -> np.ndar
         rainbow = rainbow * (1 - 0.5 * (rng.random((h, w, 1)) < rng.uniform(0.02, 0.2)))
     mask = np.zeros((h, w), np.float32)
 
-    def box(share: tuple[float, float, float, float]) -> tuple[slice, slice]:
+    def box(share: tuple[float, ...]) -> tuple[slice, slice]:
         return slice(round(share[1] * h), round(share[3] * h)), slice(round(share[0] * w), round(share[2] * w))
 
     if finish == "holofoil":
@@ -291,10 +287,7 @@ def train_identifier(
     model = _model(config.dim).to(config.device)
     arcface = ArcFace(len(cards), config.dim, s=config.scale, m=config.margin)
     if config.init is not None:  # continue from a trained identifier: each class starts at its card's face
-        if config.init.suffix == ".onnx":
-            load_onnx_weights(model, config.init)
-        else:
-            model.load_state_dict(torch.load(config.init, map_location=config.device))
+        load_weights(model, config.init, device=config.device)
         model.eval()
         with torch.no_grad():
             centres = [

@@ -9,6 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from pipelines.catalog_sources import Catalog
+from pipelines.export import load_onnx_weights
 from pipelines.scene_dataset import printing_pool
 from pipelines.train.identifier import (
     ART_WINDOW,
@@ -22,7 +23,6 @@ from pipelines.train.identifier import (
     build_index,
     evaluate_retrieval,
     fast_view,
-    load_onnx_weights,
     reference_specs,
     render_cache,
     train_identifier,
