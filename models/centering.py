@@ -8,12 +8,16 @@ guesses it: the grader reports what the geometry says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
 WIDTH, HEIGHT = 630, 880  # rectified card at 10 px/mm
+
+
+MIN_LINES = 5  # a side is measured along at least this many lines that show the card itself
+SIDES = ("left", "right", "top", "bottom")
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,15 @@ class Centering:
     right: float
     top: float
     bottom: float
+    hidden: frozenset[str] = field(default_factory=frozenset)  # sides too covered (or off the photo) to measure
+
+    @property
+    def lr_measured(self) -> bool:
+        return not {"left", "right"} & self.hidden and not np.isnan([self.left, self.right]).any()
+
+    @property
+    def tb_measured(self) -> bool:
+        return not {"top", "bottom"} & self.hidden and not np.isnan([self.top, self.bottom]).any()
 
     @property
     def left_share(self) -> float:
@@ -32,9 +45,22 @@ class Centering:
         return self.top / (self.top + self.bottom)
 
     def ratio(self) -> str:
-        """As graders write it: the larger share first, e.g. ``55/45 LR, 52/48 TB``."""
-        lr, tb = max(self.left_share, 1 - self.left_share), max(self.top_share, 1 - self.top_share)
-        return f"{round(lr * 100)}/{round((1 - lr) * 100)} LR, {round(tb * 100)}/{round((1 - tb) * 100)} TB"
+        """As graders write it: the larger share first, e.g. ``55/45 LR, 52/48 TB``; an axis that
+        could not be measured says why (``LR hidden``: a side covered or off the photo; ``LR no
+        border``: no printed frame found, as on full-art cards)."""
+
+        def axis(name: str, measured: bool, share: float, sides: set[str]) -> str:
+            if measured:
+                larger = max(share, 1 - share)
+                return f"{round(larger * 100)}/{round((1 - larger) * 100)} {name}"
+            return f"{name} hidden" if sides & self.hidden else f"{name} no border"
+
+        return ", ".join(
+            [
+                axis("LR", self.lr_measured, self.left_share if self.lr_measured else 0.5, {"left", "right"}),
+                axis("TB", self.tb_measured, self.top_share if self.tb_measured else 0.5, {"top", "bottom"}),
+            ]
+        )
 
 
 def _border_runs(profiles: np.ndarray, border: np.ndarray, threshold: float, sustain: int, start: int) -> np.ndarray:
@@ -51,30 +77,53 @@ def _border_runs(profiles: np.ndarray, border: np.ndarray, threshold: float, sus
     return first
 
 
-def measure_centering(card: Image.Image, *, threshold: float = 60.0, sustain: int = 6) -> Centering:
+def measure_centering(
+    card: Image.Image, *, visible: np.ndarray | None = None, threshold: float = 60.0, sustain: int = 6
+) -> Centering:
+    """``visible``: where the rectified card shows itself (``models.rectify.visibility``, a coarse
+    (rows, cols) grid over the card); only lines whose outer fifth shows the card are measured, and
+    a side with fewer than ``MIN_LINES`` such lines is reported hidden rather than guessed."""
     card = card.convert("RGB")
     # the card stays uint8; only the strips and lines read below become float (a tenth of the pixels)
     rgb = np.asarray(card if card.size == (WIDTH, HEIGHT) else card.resize((WIDTH, HEIGHT)))
+    seen = np.ones((HEIGHT, WIDTH), bool)
+    if visible is not None:
+        rows_of = np.minimum(np.arange(HEIGHT) * visible.shape[0] // HEIGHT, visible.shape[0] - 1)
+        cols_of = np.minimum(np.arange(WIDTH) * visible.shape[1] // WIDTH, visible.shape[1] - 1)
+        seen = visible[rows_of][:, cols_of]
     edge = 6  # skip the very edge: whitening and cut lines live there
-    strip = np.concatenate(
-        [
-            rgb[edge : edge + 6, 60:-60].reshape(-1, 3),
-            rgb[-edge - 6 : -edge, 60:-60].reshape(-1, 3),
-            rgb[60:-60, edge : edge + 6].reshape(-1, 3),
-            rgb[60:-60, -edge - 6 : -edge].reshape(-1, 3),
-        ]
-    )
+    strips = [
+        (slice(edge, edge + 6), slice(60, -60)),
+        (slice(-edge - 6, -edge), slice(60, -60)),
+        (slice(60, -60), slice(edge, edge + 6)),
+        (slice(60, -60), slice(-edge - 6, -edge)),
+    ]
+    strip = np.concatenate([rgb[r, c][seen[r, c]] for r, c in strips])
+    if not len(strip):
+        return Centering(*(float("nan"),) * 4, hidden=frozenset(SIDES))
     border = np.median(strip, axis=0).astype(np.float32)
-    rows = range(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
-    cols = range(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
+    rows_ix = np.arange(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
+    cols_ix = np.arange(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
+    outer_w, outer_h = WIDTH // 5, HEIGHT // 5
+    usable = {
+        "left": seen[rows_ix, :outer_w].all(axis=1),
+        "right": seen[rows_ix, -outer_w:].all(axis=1),
+        "top": seen[:outer_h, cols_ix].all(axis=0),
+        "bottom": seen[-outer_h:, cols_ix].all(axis=0),
+    }
+    lines = {
+        "left": rgb[rows_ix],
+        "right": rgb[rows_ix, ::-1],
+        "top": rgb[:, cols_ix].transpose(1, 0, 2),
+        "bottom": rgb[::-1, cols_ix].transpose(1, 0, 2),
+    }
+    hidden = frozenset(side for side in SIDES if usable[side].sum() < MIN_LINES)
 
-    def widths(lines: np.ndarray) -> float:
-        found = _border_runs(lines.astype(np.float32), border, threshold, sustain, edge)
+    def width(side: str) -> float:
+        if side in hidden:
+            return float("nan")
+        found = _border_runs(lines[side][usable[side]].astype(np.float32), border, threshold, sustain, edge)
         return float(np.nanmedian(found)) if not np.isnan(found).all() else float("nan")
 
-    rows_ix, cols_ix = np.asarray(rows), np.asarray(cols)
-    left = widths(rgb[rows_ix])
-    right = widths(rgb[rows_ix, ::-1])
-    top = widths(rgb[:, cols_ix].transpose(1, 0, 2))
-    bottom = widths(rgb[::-1, cols_ix].transpose(1, 0, 2))
-    return Centering(left, right, top, bottom)
+    left, right, top, bottom = (width(side) for side in SIDES)
+    return Centering(left, right, top, bottom, hidden=hidden)

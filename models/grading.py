@@ -40,14 +40,26 @@ class CardGrade:
         return asdict(self)
 
 
-def combine(subgrades: np.ndarray, card: Image.Image) -> CardGrade:
-    """The network's corners/edges/surface and the measured centering, through the rubric."""
-    centering = measure_centering(card)
-    if np.isnan([centering.left, centering.right, centering.top, centering.bottom]).any():
-        g = overall_grade(10.0, *(float(v) for v in subgrades))  # borderless art: no frame to measure
-        return CardGrade(g.centering, g.corners, g.edges, g.surface, g.overall, g.condition, None)
-    lr, tb = centering.left_share, centering.top_share
-    g = overall_grade(centering_grade(lr, tb), *(float(v) for v in subgrades))
+# the centering subgrade of an axis that cannot be measured (a side under another card or off the
+# photo): the grade that is within one of the truth for most cards (see the model card)
+HIDDEN_AXIS_GRADE = 9.0
+
+
+def combine(subgrades: np.ndarray, card: Image.Image, *, visible: np.ndarray | None = None) -> CardGrade:
+    """The network's corners/edges/surface and the measured centering, through the rubric.
+    ``visible``: where the crop shows the card (``models.rectify.visibility``); an axis with a
+    side hidden gets ``HIDDEN_AXIS_GRADE``, one with no printed frame (full art) is not penalised."""
+    centering = measure_centering(card, visible=visible)
+
+    def axis(measured: bool, share: float, sides: set[str]) -> tuple[float, float | None]:
+        if measured:
+            return centering_grade(share, 0.5), round(share, 4)
+        return (HIDDEN_AXIS_GRADE if sides & centering.hidden else 10.0), None
+
+    lr_grade, lr = axis(centering.lr_measured, centering.left_share, {"left", "right"})
+    tb_grade, tb = axis(centering.tb_measured, centering.top_share, {"top", "bottom"})
+    g = overall_grade(min(lr_grade, tb_grade), *(float(v) for v in subgrades))
+    measured_any = lr is not None or tb is not None or bool(centering.hidden)
     return CardGrade(
         g.centering,
         g.corners,
@@ -55,9 +67,9 @@ def combine(subgrades: np.ndarray, card: Image.Image) -> CardGrade:
         g.surface,
         g.overall,
         g.condition,
-        centering.ratio(),
-        round(lr, 4),
-        round(tb, 4),
+        centering.ratio() if measured_any else None,
+        lr,
+        tb,
     )
 
 

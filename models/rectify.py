@@ -40,3 +40,46 @@ def rectify_card(
         source, out_to_photo, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
     return Image.fromarray(warped)
+
+
+def visibility(
+    quad: np.ndarray,
+    others: list[np.ndarray],
+    image_size: tuple[int, int],
+    *,
+    grid: tuple[int, int] = (63, 88),
+    margin: float = 0.03,
+) -> np.ndarray:
+    """Which parts of a rectified card show the card itself: a (rows, cols) grid over the card's
+    face (10 x 10 px cells of the 630 x 880 rectified card by default), False where the photo has
+    no pixel there (the card runs out of the frame) or another found card's outline covers it.
+    Which of two overlapping cards lies on top is not known, so the overlap counts as covered for
+    both: a measurement there would read the neighbour's edge. Each other outline is first shrunk
+    by ``margin`` of its size toward its centre: neighbours on a binder page or a table whose
+    found outlines graze each other by a few pixels cover nothing."""
+    cols, rows = grid
+    w, h = WIDTH, HEIGHT
+    flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    to_photo = homography(flat, np.asarray(quad, float))
+    xs, ys = np.meshgrid((np.arange(cols) + 0.5) * w / cols, (np.arange(rows) + 0.5) * h / rows)
+    points = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    mapped = to_photo @ points
+    px, py = mapped[0] / mapped[2], mapped[1] / mapped[2]
+    seen = (px >= 0) & (py >= 0) & (px < image_size[0]) & (py < image_size[1])
+    for other in others:
+        outline = np.asarray(other, float)
+        centre = outline.mean(axis=0)
+        seen &= ~_inside_convex(centre + (outline - centre) * (1 - margin), px, py)
+    result: np.ndarray = seen.reshape(rows, cols)
+    return result
+
+
+def _inside_convex(quad: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Points inside a convex quadrilateral given in either winding."""
+    crosses = []
+    for k in range(4):
+        (x0, y0), (x1, y1) = quad[k], quad[(k + 1) % 4]
+        crosses.append((x1 - x0) * (py - y0) - (y1 - y0) * (px - x0))
+    c = np.stack(crosses)
+    inside: np.ndarray = np.logical_or((c >= 0).all(axis=0), (c <= 0).all(axis=0))
+    return inside

@@ -30,7 +30,7 @@ from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
-from models.rectify import rectify_card
+from models.rectify import rectify_card, visibility
 from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -308,7 +308,8 @@ class ScanEngine:
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
-            grade = combine(subgrades[i], crops[i])
+            others = [q for j, q in enumerate(quads) if j != i]
+            grade = combine(subgrades[i], crops[i], visible=visibility(quads[i], others, (image.width, image.height)))
             printing_id = None
             finish = identity.finish
             if match.candidates:

@@ -86,6 +86,8 @@ class IdentifierConfig:
     temperature: float = 0.1  # InfoNCE
     init: Path | None = None  # start from identifier.pt or a shipped identifier.onnx; class centres from its embeddings
     foil_share: float = 0.0  # share of the views of plain printings turned into a foil of random sheen
+    crops: tuple[Path, ...] = ()  # scan-crop sets (``cardvault dataset crops``): cards as the scan cuts them
+    crop_share: float = 0.0  # share of each batch drawn from the crops (their cards join the classes)
 
 
 def _model(dim: int) -> Any:
@@ -258,15 +260,46 @@ def fast_view(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return result
 
 
-def training_cards(pool: Sequence[FaceSpec], cards: int, seed: int) -> list[list[FaceSpec]]:
-    """``cards`` cards drawn from the pool, each with all of its printings (one class per card)."""
+def training_cards(
+    pool: Sequence[FaceSpec], cards: int, seed: int, *, also: Sequence[str] = ()
+) -> list[list[FaceSpec]]:
+    """``cards`` cards drawn from the pool, each with all of its printings (one class per card),
+    plus the cards ``also`` names (art keys; those of the scan crops trained on)."""
     by_card: dict[str, list[FaceSpec]] = {}
     for spec in pool:
         by_card.setdefault(spec.art_key, []).append(spec)
     keys = sorted(by_card)
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(keys), size=min(cards, len(keys)), replace=False)
-    return [by_card[keys[i]] for i in sorted(chosen)]
+    chosen = {keys[i] for i in rng.choice(len(keys), size=min(cards, len(keys)), replace=False)}
+    chosen |= {key for key in also if key in by_card}
+    return [by_card[key] for key in sorted(chosen)]
+
+
+def crop_views(folders: Sequence[Path], pool: Sequence[FaceSpec]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Scan-crop sets as identifier pixels (N, H, W, 3) uint8, the card (art key) and the finish
+    class of each; crops of printings outside ``pool`` are left out."""
+    from pipelines.scan_crops import read_crops
+
+    card_of = {s.printing_id: s.art_key for s in pool}
+    pixels, keys, finishes = [], [], []
+    for folder in folders:
+        for image, row in read_crops(folder):
+            if row["printing_id"] in card_of:
+                pixels.append(identifier_pixels(image))
+                keys.append(card_of[row["printing_id"]])
+                finishes.append(finish_class(row["finish"]))
+    if not pixels:
+        return np.zeros((0, INPUT_H, INPUT_W, 3), np.uint8), [], np.zeros(0, np.int64)
+    return np.stack(pixels), keys, np.asarray(finishes)
+
+
+def crop_view(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A scan crop as the model's input, with light photometric jitter (exposure, white balance):
+    the crop already carries the photo's own perspective, blur, noise and cut."""
+    out = pixels.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15)
+    out = out * rng.uniform(0.92, 1.08, 3)
+    result: np.ndarray = normalise(out.clip(0, 255).astype(np.uint8)[None])[0]
+    return result
 
 
 def train_identifier(
@@ -277,7 +310,10 @@ def train_identifier(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    cards = training_cards(pool, config.printings, config.seed)
+    crop_pixels, crop_keys, crop_finishes = crop_views(config.crops, pool)
+    cards = training_cards(pool, config.printings, config.seed, also=crop_keys)
+    class_of = {printings[0].art_key: i for i, printings in enumerate(cards)}
+    crop_labels = np.asarray([class_of[k] for k in crop_keys], np.int64)
     specs = [s for printings in cards for s in printings]
     labels = np.asarray([i for i, printings in enumerate(cards) for _ in printings])
     finishes = np.asarray([finish_class(s.finish) for s in specs])
@@ -328,15 +364,21 @@ def train_identifier(
             card_idx = order[b : b + config.batch]
             idx = first_of_card[card_idx] + (rng.random(len(card_idx)) * count_of_card[card_idx]).astype(int)
             view_finish = finishes[idx].copy()
+            view_label = labels[idx].copy()
             views = []
             for n, i in enumerate(idx):
+                if len(crop_labels) and rng.random() < config.crop_share:  # a card as the scan cut it
+                    k = int(rng.integers(len(crop_labels)))
+                    views.append(crop_view(crop_pixels[k], rng))
+                    view_label[n], view_finish[n] = crop_labels[k], crop_finishes[k]
+                    continue
                 face = faces[i]
                 if view_finish[n] == 0 and rng.random() < config.foil_share:
                     foil = SYNTHETIC_FOILS[int(rng.choice(len(SYNTHETIC_FOILS), p=SYNTHETIC_FOIL_SHARES))]
                     face, view_finish[n] = add_foil(face, foil, rng), finish_class(foil)
                 views.append(fast_view(face, rng))
             x = torch.from_numpy(np.stack(views)).to(config.device)
-            y = torch.from_numpy(labels[idx]).to(config.device)
+            y = torch.from_numpy(view_label).to(config.device)
             f = torch.from_numpy(view_finish).to(config.device)
             # ArcFace from scratch stalls when the margin applies from the first step: start as a
             # plain cosine softmax and bring the margin in once the classes have separated a little
@@ -370,6 +412,7 @@ def train_identifier(
         "seconds": time.perf_counter() - start,
         "render_seconds": render_seconds,
         "classes": len(cards),
+        "crops": len(crop_labels),
         "printings": len(specs),
         "config": {k: str(v) for k, v in asdict(config).items()},
         "train_cards": sorted(printings[0].art_key for printings in cards),
@@ -473,6 +516,29 @@ def evaluate_retrieval(
             metrics[f"top1.{name}"] = float(top1[names == name].mean())
             metrics[f"queries.{name}"] = float((names == name).sum())
     return metrics
+
+
+def evaluate_crops(index: CardIdentifier, folder: Path, pool: Sequence[FaceSpec]) -> dict[str, float]:
+    """Top-1/top-5 card identity from the embedding alone on a scan-crop set (cards as the scan cuts
+    them out of photos), against ``index``; the identifier's number for what it really gets."""
+    pixels, keys, finishes = crop_views([folder], pool)
+    if not keys:
+        return {"crops": 0.0}
+    embeddings, finish_probs = [], []
+    for i in range(0, len(pixels), 64):
+        e, f = index.run(normalise(pixels[i : i + 64]))
+        embeddings.append(e)
+        finish_probs.append(f)
+    results = index.search(np.concatenate(embeddings), k=5)
+    top1 = np.mean([r[0][0] == key for r, key in zip(results, keys, strict=True)])
+    top5 = np.mean([key in [i for i, _ in r] for r, key in zip(results, keys, strict=True)])
+    finish_ok = np.concatenate(finish_probs).argmax(1) == finishes
+    return {
+        "crops_top1": float(top1),
+        "crops_top5": float(top5),
+        "crops_finish_accuracy": float(finish_ok.mean()),
+        "crops": float(len(keys)),
+    }
 
 
 def write_card(result: dict[str, Any], metrics: dict[str, float], destination: Path, command: str) -> Path:

@@ -92,6 +92,14 @@ def train_identifier_command(
     foil_share: Annotated[
         float, typer.Option(help="share of plain views given a foil of random sheen (finish label follows)")
     ] = 0.0,
+    crops: Annotated[
+        list[Path] | None,
+        typer.Option(help="scan-crop sets to train on as well (cardvault dataset crops; repeat for more)"),
+    ] = None,
+    crop_share: Annotated[float, typer.Option(help="share of each batch drawn from the crops")] = 0.3,
+    heldout_crops: Annotated[
+        list[Path] | None, typer.Option(help="scan-crop sets of held-out scenes to measure retrieval on as well")
+    ] = None,
     ship: Annotated[
         bool, typer.Option(help="copy the ONNX weights, the catalog index and a model card into models/identifier")
     ] = False,
@@ -108,6 +116,7 @@ def train_identifier_command(
         EmbeddingIndex,
         IdentifierConfig,
         build_index,
+        evaluate_crops,
         evaluate_retrieval,
         reference_specs,
         train_identifier,
@@ -130,6 +139,8 @@ def train_identifier_command(
             loss=loss,
             init=init,
             foil_share=foil_share,
+            crops=tuple(crops or ()),
+            crop_share=crop_share if crops else 0.0,
         ),
         train_pool,
         progress=lambda line: console.print(line),
@@ -149,6 +160,8 @@ def train_identifier_command(
         build_index(index, references, progress=lambda n: progress.advance(task, n), workers=os.cpu_count() or 1)
     index.save(out / "index.npz")
     metrics = evaluate_retrieval(Path(result["onnx"]), [], query_specs, seed=seed + 1, index=index)
+    for folder in heldout_crops or ():
+        metrics |= {f"{folder.name}.{k}": v for k, v in evaluate_crops(index, folder, held + train_pool).items()}
     (out / "metrics.json").write_text(
         json.dumps(
             {"train": {k: result[k] for k in ("loss", "finish_accuracy", "seconds")}, "heldout": metrics}, indent=1
@@ -483,12 +496,41 @@ def dataset_scenes(
     console.print(f"[green]{counts['images']} images, {counts['cards']} labelled cards -> {out}[/green]")
 
 
+@dataset_app.command("crops")
+def dataset_crops(
+    scenes: Annotated[Path, typer.Option(help="a labelled scene set (cardvault dataset scenes)")],
+    out: Annotated[Path, typer.Option(help="output folder (images/ + manifest.jsonl)")],
+    limit: Annotated[int | None, typer.Option(help="the first N photos only")] = None,
+) -> None:
+    """Cut every labelled card out of a scene set's photos as the scan does (shipped detector and
+    corner network), with its labels: what the identifier and grader really get."""
+    from pipelines.scan_crops import build_crops
+
+    with _progress() as progress:
+        task = progress.add_task("cutting cards", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        counts = build_crops(scenes, out, limit=limit, progress=advance)
+    console.print(f"[green]{counts['crops']} cards from {counts['photos']} photos -> {out}[/green]")
+
+
 @train_app.command("grader")
 def train_grader_command(
     out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/grader"),
     examples: Annotated[int, typer.Option(help="rendered worn cards (a tenth held for validation)")] = 4000,
     epochs: int = 8,
     seed: int = 0,
+    lr: float = 2e-3,
+    crops: Annotated[
+        list[Path] | None,
+        typer.Option(help="scan-crop sets to train on as well (cardvault dataset crops; repeat for more)"),
+    ] = None,
+    heldout: Annotated[
+        Path | None, typer.Option(help="a scan-crop set of held-out scenes to validate on (else a tenth held out)")
+    ] = None,
+    init: Annotated[Path | None, typer.Option(help="continue from grader.pt or a shipped grader.onnx")] = None,
     ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/grader")] = False,
 ) -> None:
     """Train the condition grader (corners, edges, surface) and export it to ONNX."""
@@ -503,7 +545,17 @@ def train_grader_command(
     catalogs = load_catalogs(source)
     with console.status("training the grader"):
         result = train_grader(
-            GraderConfig(out=out, examples=examples, epochs=epochs, seed=seed), printing_pool(catalogs, "train")
+            GraderConfig(
+                out=out,
+                examples=examples,
+                epochs=epochs,
+                seed=seed,
+                lr=lr,
+                crops=tuple(crops or ()),
+                heldout=heldout,
+                init=init,
+            ),
+            printing_pool(catalogs, "train"),
         )
     (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
     console.print(f"[green]{result['onnx']}: loss {result['loss']}; validation {result['metrics']}[/green]")

@@ -36,3 +36,32 @@ def test_centering_within_two_points(catalogs: list[Catalog], card_id: str) -> N
                 errors += [abs(measured.left_share - lr), abs(measured.top_share - tb)]
     assert errors and max(errors) <= 0.02, errors
     assert measure_centering(_flatten(render_face(spec, centering=(0.55, 0.5)).image)).ratio().startswith("55/45 LR")
+
+
+def test_a_covered_side_is_reported_hidden_not_guessed(catalogs: list[Catalog]) -> None:
+    """A neighbour over the card's left side: the left/right axis is not measured (the grade takes
+    the rubric's fallback for it), top/bottom still is; with nothing over it, both are measured."""
+    from models.grading import HIDDEN_AXIS_GRADE, combine
+    from models.rectify import visibility
+
+    catalog = catalogs[0]
+    sets = {s.id: s for s in catalog.sets}
+    card = next(c for c in catalog.cards if c.id == "sv2-12")
+    spec = face_spec(card, sets[card.set_id], card.printings[0])
+    flat = _flatten(render_face(spec, centering=(0.7, 0.55)).image)
+    w, h = flat.size
+    quad = np.array([[100, 100], [100 + w, 100], [100 + w, 100 + h], [100, 100 + h]], float)
+    neighbour = np.array([[0, 0], [100 + 0.2 * w, 0], [100 + 0.2 * w, 200 + h], [0, 200 + h]], float)
+    covered = visibility(quad, [neighbour], (w + 200, h + 200))
+    assert not covered[:, :5].any() and covered[:, 20:].all()
+    measured = measure_centering(flat, visible=covered)
+    assert measured.hidden == {"left"} and not measured.lr_measured and measured.tb_measured
+    assert abs(measured.top_share - 0.55) <= 0.02 and measured.ratio().startswith("LR hidden, 55/45 TB")
+    subgrades = np.array([10.0, 10.0, 10.0])
+    hidden = combine(subgrades, flat, visible=covered)
+    assert hidden.centering == HIDDEN_AXIS_GRADE and hidden.centering_lr is None and hidden.centering_tb is not None
+    seen = combine(subgrades, flat, visible=visibility(quad, [], (w + 200, h + 200)))
+    assert seen.centering == 7.0 and abs(seen.centering_lr - 0.7) <= 0.02  # 70/30: the rubric gives 7
+    # a card running out of the photo: its right side has no pixels there
+    cut = visibility(quad, [], (100 + int(0.9 * w), h + 200))
+    assert measure_centering(flat, visible=cut).hidden == {"right"}

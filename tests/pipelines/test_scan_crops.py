@@ -1,0 +1,108 @@
+"""Cards cut out of scene photos as the scan cuts them, and the grader and identifier trained on them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.matching import CatalogMatcher
+from models.scan import LocalRunners, ScanEngine
+from pipelines.catalog_sources import Catalog
+from pipelines.render.card_face import render_face
+from pipelines.scan_crops import build_crops, upright
+from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset, printing_pool
+
+
+@pytest.fixture(scope="module")
+def crop_set(catalogs: list[Catalog], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("crops")
+    build_scene_dataset(SceneDatasetConfig(out=root / "scenes", images=4, seed=3), catalogs)
+    engine = ScanEngine(LocalRunners(device="cpu"), CatalogMatcher(catalogs))
+    counts = build_crops(root / "scenes", root / "crops", engine=engine)
+    assert counts["photos"] == 4 and counts["crops"] > 0
+    return root / "crops"
+
+
+def test_upright_puts_the_quad_in_the_labels_reading_order() -> None:
+    truth = np.array([[10, 10], [60, 12], [58, 90], [8, 88]], float)
+    for k in range(4):
+        np.testing.assert_allclose(upright(np.roll(truth + 1.5, k, axis=0), truth), truth + 1.5)
+
+
+def test_crops_are_the_labelled_cards_upright(crop_set: Path, catalogs: list[Catalog]) -> None:
+    specs = {s.printing_id: s for s in printing_pool(catalogs, "train")}
+    rows = [json.loads(line) for line in (crop_set / "manifest.jsonl").read_text().splitlines()]
+    clear = [r for r in rows if r["visible"] > 0.95 and r["covered"] < 0.05]
+    assert clear, "no fully visible card was cut out"
+    for row in rows:
+        assert {"printing_id", "finish", "grades", "condition", "quad"} <= set(row)
+        assert 1 <= row["grades"]["overall"] <= 10
+    agree = []
+    for row in clear:
+        crop = np.asarray(Image.open(crop_set / row["image"]).convert("L").resize((63, 88)), float)
+        condition = row["condition"]
+        face = render_face(
+            specs[row["printing_id"]], centering=(condition["centering_lr"], condition["centering_tb"])
+        ).image
+        flat = Image.new("RGB", face.size, (0, 0, 0))
+        flat.paste(face, (0, 0), face)
+        reference = np.asarray(flat.convert("L").resize((63, 88)), float)
+        same = np.corrcoef(crop[8:-8, 8:-8].ravel(), reference[8:-8, 8:-8].ravel())[0, 1]
+        turned = np.corrcoef(crop[::-1, ::-1][8:-8, 8:-8].ravel(), reference[8:-8, 8:-8].ravel())[0, 1]
+        agree.append((round(same, 2), round(turned, 2), row["finish"]))
+    # the card itself, the right way up (a whole-card foil's sheen moves with the light, so only the
+    # turn is asked of it)
+    assert all(same > turned for same, turned, _ in agree), agree
+    assert all(same > 0.6 for same, _, finish in agree if finish not in {"rainbow_foil", "cold_foil"}), agree
+
+
+def test_grader_trains_on_scan_crops(crop_set: Path, catalogs: list[Catalog], tmp_path: Path) -> None:
+    from pipelines.train.grader import GraderConfig, train_grader
+
+    first = train_grader(
+        GraderConfig(out=tmp_path / "a", examples=0, epochs=1, batch=8, crops=(crop_set,), heldout=crop_set), []
+    )
+    assert first["metrics"]["validation_cards"] == len((crop_set / "manifest.jsonl").read_text().splitlines())
+    assert 0 <= first["metrics"]["overall_within_1_true_centering"] <= 1
+    # continued from its own ONNX export with nothing more to learn, it grades as before
+    again = train_grader(
+        GraderConfig(
+            out=tmp_path / "b", examples=0, epochs=0, crops=(crop_set,), heldout=crop_set, init=Path(first["onnx"])
+        ),
+        [],
+    )
+    for key in ("corners_mae", "edges_mae", "surface_mae"):
+        assert abs(again["metrics"][key] - first["metrics"][key]) < 1e-3
+
+
+def test_identifier_trains_on_scan_crops_and_measures_them(
+    crop_set: Path, catalogs: list[Catalog], tmp_path: Path
+) -> None:
+    from pipelines.train.identifier import (
+        EmbeddingIndex,
+        IdentifierConfig,
+        build_index,
+        crop_views,
+        evaluate_crops,
+        reference_specs,
+        train_identifier,
+    )
+
+    pool = printing_pool(catalogs, "train")
+    _, keys, _ = crop_views([crop_set], pool)
+    result = train_identifier(
+        IdentifierConfig(
+            out=tmp_path, printings=4, views_per_printing=2, epochs=1, batch=8, crops=(crop_set,), crop_share=0.5
+        ),
+        pool,
+    )
+    assert result["crops"] == len(keys) > 0
+    assert set(keys) <= set(result["train_cards"])  # every cropped card is a class
+    index = EmbeddingIndex(Path(result["onnx"]))
+    build_index(index, [s for s in reference_specs(pool) if s.art_key in set(keys)])
+    metrics = evaluate_crops(index, crop_set, pool)
+    assert metrics["crops"] == len(keys) and 0 <= metrics["crops_top1"] <= metrics["crops_top5"] <= 1
