@@ -147,6 +147,7 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
     with torch.no_grad():
         predicted = np.concatenate([model(x_val[b : b + 64].float() / 255).numpy() for b in range(0, len(x_val), 64)])
     truth = y_val.numpy()
+    predicted = np.round(predicted * 2) / 2  # to the nearest half step, as the scan reports them
     errors = np.abs(predicted - truth)
     metrics = {f"{name}_mae": float(errors[:, i].mean()) for i, name in enumerate(SUBGRADES)}
     metrics.update({f"{name}_within_1": float((errors[:, i] <= 1).mean()) for i, name in enumerate(SUBGRADES)})
@@ -172,14 +173,26 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
 def write_card(result: dict[str, Any], destination: Path, command: str) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     card = destination / "grader.md"
+    config = result["config"]
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items())
+    start = f"continued from `{config['init']}`" if config.get("init") not in (None, "None") else "from scratch"
+    crops = config.get("crops") or "()"
+    data = (
+        f"{config['examples']} rendered faces of training-set printings with wear sampled by "
+        f"`pipelines.render.condition`; scan crops {crops} (`cardvault dataset crops`: cards of training-split "
+        "scenes cut out by the shipped detector and corner network), labelled by the rubric"
+    )
+    validation = (
+        f"held-out scan crops `{config['heldout']}`"
+        if config.get("heldout") not in (None, "None")
+        else "a tenth of the examples held out"
+    )
     card.write_text(f"""# Condition grader (corners, edges, surface)
 
-- Architecture: torchvision MobileNetV3-small from scratch, three sigmoid outputs scaled to 1-10;
+- Architecture: torchvision MobileNetV3-small ({start}), three sigmoid outputs scaled to 1-10;
   input {INPUT_W}x{INPUT_H} RGB (rectified card). Centering is measured geometrically (`models/centering.py`).
-- Data: rendered faces of training-set printings with wear sampled by `pipelines.render.condition`,
-  labelled by its rubric; a tenth held out for validation.
+- Data: {data}.
 - Training command: `{command}`; {result["seconds"] / 60:.1f} minutes on CPU; loss per epoch {result["loss"]}.
-- Validation: {metrics}
+- Validation ({validation}): {metrics}
 """)
     return card

@@ -275,16 +275,24 @@ def training_cards(
     return [by_card[key] for key in sorted(chosen)]
 
 
-def crop_views(folders: Sequence[Path], pool: Sequence[FaceSpec]) -> tuple[np.ndarray, list[str], np.ndarray]:
+# a scan crop trains the identifier only when this much of its card shows: under a neighbour, the
+# crop is mostly the neighbour's face, which would teach it the wrong card
+CROP_MIN_VISIBLE = 0.6
+
+
+def crop_views(
+    folders: Sequence[Path], pool: Sequence[FaceSpec], *, min_visible: float = 0.0
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Scan-crop sets as identifier pixels (N, H, W, 3) uint8, the card (art key) and the finish
-    class of each; crops of printings outside ``pool`` are left out."""
+    class of each; crops of printings outside ``pool``, or showing less than ``min_visible`` of
+    their card, are left out."""
     from pipelines.scan_crops import read_crops
 
     card_of = {s.printing_id: s.art_key for s in pool}
     pixels, keys, finishes = [], [], []
     for folder in folders:
         for image, row in read_crops(folder):
-            if row["printing_id"] in card_of:
+            if row["printing_id"] in card_of and row["visible"] >= min_visible:
                 pixels.append(identifier_pixels(image))
                 keys.append(card_of[row["printing_id"]])
                 finishes.append(finish_class(row["finish"]))
@@ -310,7 +318,7 @@ def train_identifier(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    crop_pixels, crop_keys, crop_finishes = crop_views(config.crops, pool)
+    crop_pixels, crop_keys, crop_finishes = crop_views(config.crops, pool, min_visible=CROP_MIN_VISIBLE)
     cards = training_cards(pool, config.printings, config.seed, also=crop_keys)
     class_of = {printings[0].art_key: i for i, printings in enumerate(cards)}
     crop_labels = np.asarray([class_of[k] for k in crop_keys], np.int64)
