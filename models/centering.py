@@ -1,9 +1,10 @@
 """Centering measured geometrically on a rectified card: the printed frame against the edges.
 
-The border colour is the median of a thin strip just inside the card's edges. Along many rows
-(and columns) through the middle of the card, the border ends where the colour departs from it
-for several pixels in a row; the median widths give left/right and top/bottom shares. No network
-guesses it: the grader reports what the geometry says.
+Along many rows (and columns) through the middle of the card, the border ends where the colour
+departs from the line's own border colour (its pixels just inside the edge) for several pixels in
+a row; the median widths give left/right and top/bottom shares. Lines that do not show the card
+(under another card, off the photo) are not read. No network guesses it: the grader reports what
+the geometry says.
 """
 
 from __future__ import annotations
@@ -63,18 +64,29 @@ class Centering:
         )
 
 
-def _border_runs(profiles: np.ndarray, border: np.ndarray, threshold: float, sustain: int, start: int) -> np.ndarray:
-    """For each line (rows of ``profiles``, (n, length, 3)), where the border ends: the first index
-    from ``start`` where the colour stays off the border colour for ``sustain`` pixels; NaN if the
-    first third of the line has none."""
-    off = (np.abs(profiles - border).sum(-1) > threshold).astype(np.int32)
-    limit = off.shape[1] // 3
-    windows = np.cumsum(np.pad(off, ((0, 0), (1, 0))), axis=1)
-    run = windows[:, sustain:] - windows[:, :-sustain]  # run[:, i] = off[:, i:i+sustain].sum()
-    hit = run[:, start:limit] == sustain
-    first: np.ndarray = np.argmax(hit, axis=1).astype(np.float64) + start
-    first[~hit.any(axis=1)] = np.nan
-    return first
+def _frame_starts(profiles: np.ndarray, start: int, sustain: int, floor: float, ceiling: float) -> np.ndarray:
+    """For each line, where the printed frame starts, judged against the line's own border colour
+    (its pixels just inside the edge) rather than the card's: a foil's colour ramp or a light
+    gradient across the card does not move it. The frame starts where the colour stays more than
+    half the line's strong contrast (its 90th percentile in the outer third, kept between ``floor``
+    and ``ceiling``: a faint frame next to bright art is still a frame) away from that colour for
+    ``sustain`` pixels; the crossing is interpolated between pixels."""
+    p = profiles.astype(np.float32)
+    local = np.median(p[:, start : start + 6], axis=1, keepdims=True)
+    limit = p.shape[1] // 3
+    window = np.abs(p - local).sum(-1)[:, start:limit]
+    level = np.clip(0.5 * np.percentile(window, 90, axis=1, keepdims=True), floor, ceiling)
+    off = (window > level).astype(np.int32)
+    sums = np.cumsum(np.pad(off, ((0, 0), (1, 0))), axis=1)
+    hit = (sums[:, sustain:] - sums[:, :-sustain]) == sustain
+    first = np.argmax(hit, axis=1)
+    rows = np.arange(len(window))
+    before = np.clip(first - 1, 0, None)
+    a, b = window[rows, before], window[rows, first]
+    fraction = np.where(b > a, (level[:, 0] - a) / np.maximum(b - a, 1e-6), 0.0)
+    starts: np.ndarray = before + np.clip(fraction, 0, 1) + start
+    starts[~hit.any(axis=1)] = np.nan
+    return starts
 
 
 def measure_centering(
@@ -92,16 +104,6 @@ def measure_centering(
         cols_of = np.minimum(np.arange(WIDTH) * visible.shape[1] // WIDTH, visible.shape[1] - 1)
         seen = visible[rows_of][:, cols_of]
     edge = 6  # skip the very edge: whitening and cut lines live there
-    strips = [
-        (slice(edge, edge + 6), slice(60, -60)),
-        (slice(-edge - 6, -edge), slice(60, -60)),
-        (slice(60, -60), slice(edge, edge + 6)),
-        (slice(60, -60), slice(-edge - 6, -edge)),
-    ]
-    strip = np.concatenate([rgb[r, c][seen[r, c]] for r, c in strips])
-    if not len(strip):
-        return Centering(*(float("nan"),) * 4, hidden=frozenset(SIDES))
-    border = np.median(strip, axis=0).astype(np.float32)
     rows_ix = np.arange(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
     cols_ix = np.arange(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
     outer_w, outer_h = WIDTH // 5, HEIGHT // 5
@@ -122,7 +124,10 @@ def measure_centering(
     def width(side: str) -> float:
         if side in hidden:
             return float("nan")
-        found = _border_runs(lines[side][usable[side]].astype(np.float32), border, threshold, sustain, edge)
+        # each line against its own border colour rather than the card's median border (on the
+        # training-split scenes, seed 77, cards cut as the scan cuts them: mean error 6.3 -> 4.1
+        # points left/right, 7.7 -> 7.0 top/bottom)
+        found = _frame_starts(lines[side][usable[side]], edge, sustain, threshold / 2, threshold)
         return float(np.nanmedian(found)) if not np.isnan(found).all() else float("nan")
 
     left, right, top, bottom = (width(side) for side in SIDES)

@@ -245,3 +245,17 @@ def test_overlapping_cards_are_good_only_when_the_art_agrees(engine: ScanEngine,
     for card, share in zip(cards, shares, strict=True):
         if card["tier"] == "GOOD" and share > COVERED:
             assert card["candidates"][0]["evidence"]["embedding"] >= EMBEDDING_SURE
+
+
+def test_centering_is_not_read_off_a_neighbour_in_a_fan(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    """A card whose side lies under the next card of a fan reports that axis hidden instead of a
+    ratio measured to the neighbour's edge; a card on its own reports both axes."""
+    fan = compose(_wanted_specs(catalogs), np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0)
+    cards = asyncio.run(scan_bytes(engine, _jpeg(fan.image))).result["cards"]
+    shares = covered_shares([np.array(c["corners"]) for c in cards])
+    under = [c for c, share in zip(cards, shares, strict=True) if share > 0.2]
+    assert under and all("hidden" in c["grade"]["centering_ratio"] for c in under)
+    single = compose(_wanted_specs(catalogs)[:1], np.random.default_rng(2), layout="table", negatives=0)
+    alone = asyncio.run(scan_bytes(engine, _jpeg(single.image))).result["cards"]
+    assert len(alone) == 1 and "hidden" not in alone[0]["grade"]["centering_ratio"]
+    assert alone[0]["grade"]["centering_lr"] is not None and alone[0]["grade"]["centering_tb"] is not None
