@@ -1,0 +1,91 @@
+"""Which of the detector's unsure detections are cards, and what each rule for keeping them keeps.
+
+    .venv/bin/python benchmarks/unsure_detections.py --scenes datasets/calib-train-s77 \\
+        --scenes datasets/calib-train-s79
+
+Runs the in-process scan engine (shipped models) over labelled scene sets and records, for every
+detection the detector is unsure of (``min_score`` <= score < ``sure_score``), the fused reading
+(name, number and embedding evidence, confidence) and whether it is a labelled card (box IoU >=
+0.5 with a card at least 30% visible). It then prints how many real cards and how many non-cards
+each value of ``CARD_SURE`` (models/scan.py) would keep on top of the evidence rule: choose it on
+training-split scenes, never on the held-out ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.detector import Detection, _iou
+from models.matching import EMBEDDING_SURE, NAME_SURE, Match
+from models.scan import CARD_SURE, LocalRunners, ScanEngine, scan_bytes
+from pipelines.evaluate_scan import MIN_VISIBLE
+from serve_app.services.scanner import load_matcher
+from serve_app.settings import get_settings
+
+
+class RecordingEngine(ScanEngine):
+    """The scan engine, keeping every detection and recording the unsure ones' readings."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.readings: list[tuple[Detection, Match]] = []
+
+    def is_card(self, detection: Detection, match: Match) -> bool:
+        if detection.score < self.sure_score:
+            self.readings.append((detection, match))
+        return super().is_card(detection, match)
+
+
+def evidence_rule(match: Match) -> bool:
+    """The rule without the fused confidence: a name, a number or the art vouches for the card."""
+    if not match.candidates:
+        return False
+    evidence = match.candidates[0].evidence
+    return evidence["name"] >= NAME_SURE or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=Path, action="append", required=True)
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    engine = RecordingEngine(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
+    rows = []
+    for folder in args.scenes:
+        entries = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()][: args.limit]
+        for entry in entries:
+            engine.readings = []
+            asyncio.run(scan_bytes(engine, (folder / entry["image"]).read_bytes()))
+            boxes = [c["box"] for c in entry["cards"] if c["visible"] >= MIN_VISIBLE]
+            for detection, match in engine.readings:
+                overlap = _iou(np.asarray(detection.box, float), np.asarray(boxes, float)) if boxes else [0.0]
+                best = match.candidates[0] if match.candidates else None
+                rows.append(
+                    {
+                        "card": float(np.max(overlap)) >= 0.5,
+                        "evidence": evidence_rule(match),
+                        "confidence": best.confidence if best else 0.0,
+                    }
+                )
+    cards = sum(r["card"] for r in rows)
+    print(f"{len(rows)} unsure detections: {cards} labelled cards, {len(rows) - cards} not cards")
+    by_evidence = [r for r in rows if r["evidence"]]
+    print(
+        f"evidence rule alone keeps {sum(r['card'] for r in by_evidence)} cards and "
+        f"{sum(not r['card'] for r in by_evidence)} non-cards"
+    )
+    print(f"{'CARD_SURE':>9} {'+cards':>7} {'+non-cards':>11}")
+    for threshold in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
+        extra = [r for r in rows if not r["evidence"] and r["confidence"] >= threshold]
+        mark = "  <- shipped" if threshold == CARD_SURE else ""
+        print(f"{threshold:>9} {sum(r['card'] for r in extra):>7} {sum(not r['card'] for r in extra):>11}{mark}")
+
+
+if __name__ == "__main__":
+    main()
