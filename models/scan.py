@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from models.centering import HEIGHT, WIDTH
-from models.corners import CornerRefiner, refinement
+from models.corners import CornerRefiner, pick_second_looks, refinement, with_second_looks
 from models.detector import CardDetector, Detection, _iou
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
@@ -212,10 +212,18 @@ class ScanEngine:
         name = self.matcher.name_score(text.name)
         return (name if name >= 0.7 else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
 
-    async def refine_corners(self, rgb: np.ndarray, corners: list[np.ndarray]) -> list[np.ndarray]:
+    async def refine_corners(
+        self, rgb: np.ndarray, corners: list[np.ndarray], boxes: Sequence[Sequence[float]] | None = None
+    ) -> list[np.ndarray]:
         """The corner network's passes, with the canvases cut in a worker thread and the network run
-        by the runners (batched across scans on Serve); edge fitting when there is no network."""
-        steps = refinement(rgb, corners)
+        by the runners (batched across scans on Serve); edge fitting when there is no network.
+
+        A detection whose corners disagree with its own box (the outline of the four corners
+        overlaps the box by less than ``BOX_AGREEMENT``: the keypoints slid onto part of the card or
+        a neighbour while the box held the card) gets a second look from its box: the network
+        also starts from the box's rectangle, and the result that agrees better with the box wins."""
+        starts, second = with_second_looks(corners, boxes)
+        steps = refinement(rgb, starts)
 
         def advance(found: np.ndarray | None) -> tuple[np.ndarray | None, list[np.ndarray]]:
             # a generator's StopIteration cannot cross into an asyncio future: return it as a value
@@ -231,7 +239,7 @@ class ScanEngine:
                 steps.close()
                 return await asyncio.to_thread(refine_all, rgb, corners)
             batch, result = await asyncio.to_thread(advance, found)
-        return result
+        return pick_second_looks(result, len(corners), second, boxes)
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))
@@ -247,7 +255,7 @@ class ScanEngine:
         t = time.perf_counter()
         corners = [d.corners for d in detections]
         if self.refine:
-            corners = await self.refine_corners(rgb, corners)
+            corners = await self.refine_corners(rgb, corners, [d.box for d in detections])
             timings["refine"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
         quads = [portrait_corners(c) for c in corners]

@@ -56,7 +56,8 @@ def evaluate_detector(
         predictions = detector([image])[0]
         if predictions and refine not in (None, "none"):
             rgb, quads = np.asarray(image.convert("RGB")), [p.corners for p in predictions]
-            refined = refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads)  # type: ignore[union-attr]
+            boxes = [p.box for p in predictions]
+            refined = refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads, boxes)  # type: ignore[union-attr]
             predictions = [replace(p, corners=c) for p, c in zip(predictions, refined, strict=True)]
         latencies.append((time.perf_counter() - start) * 1000)
         true_boxes = np.array([c["box"] for c in truth], float).reshape(-1, 4)

@@ -58,7 +58,7 @@ def photo_crops(engine: Any, rgb: np.ndarray, labels: list[dict[str, Any]]) -> l
     detections = [d for d in asyncio.run(engine.runners.detect(rgb)) if d.score >= engine.min_score]
     if not detections:
         return []
-    corners = asyncio.run(engine.refine_corners(rgb, [d.corners for d in detections]))
+    corners = asyncio.run(engine.refine_corners(rgb, [d.corners for d in detections], [d.box for d in detections]))
     quads = [portrait_corners(c) for c in corners]
     found = [{"box": list(map(float, d.box)), "detection_score": d.score, "candidates": []} for d in detections]
     pairs, _, _ = pair_with_labels(found, labels)

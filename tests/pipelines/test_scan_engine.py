@@ -259,3 +259,26 @@ def test_centering_is_not_read_off_a_neighbour_in_a_fan(engine: ScanEngine, cata
     alone = asyncio.run(scan_bytes(engine, _jpeg(single.image))).result["cards"]
     assert len(alone) == 1 and "hidden" not in alone[0]["grade"]["centering_ratio"]
     assert alone[0]["grade"]["centering_lr"] is not None and alone[0]["grade"]["centering_tb"] is not None
+
+
+def test_corners_that_slid_off_the_card_get_a_second_look_from_the_box(
+    engine: ScanEngine, catalogs: list[Catalog]
+) -> None:
+    """Keypoints that slid onto a corner of the card (their outline a fraction of the box) are
+    found again from the detection box; without the box the corner network cannot recover them."""
+    from models.corners import BOX_AGREEMENT, box_agreement, box_quad
+
+    scene = _table_scene(catalogs)
+    rgb = np.asarray(scene.image.convert("RGB"))
+    detections = [d for d in asyncio.run(engine.runners.detect(rgb)) if d.score >= engine.min_score]
+    truths = [np.array(c["corners"], float) for c in scene.cards]
+    assert detections
+    slid = [d.corners[0] + 0.35 * (d.corners - d.corners[0]) for d in detections]
+    boxes = [d.box for d in detections]
+    assert all(box_agreement(q, b) < BOX_AGREEMENT for q, b in zip(slid, boxes, strict=True))
+    assert box_agreement(box_quad(boxes[0]), boxes[0]) == pytest.approx(1.0)
+    second_look = asyncio.run(engine.refine_corners(rgb, slid, boxes))
+    without = asyncio.run(engine.refine_corners(rgb, slid))
+    with_box = max(_outline_error(q, truths) for q in second_look)
+    from_slid = max(_outline_error(q, truths) for q in without)
+    assert with_box < 0.03 < from_slid, (with_box, from_slid)
