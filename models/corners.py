@@ -158,14 +158,31 @@ def with_second_looks(
 def pick_second_looks(
     refined: list[np.ndarray], n: int, second: list[int], boxes: Sequence[Sequence[float]] | None
 ) -> list[np.ndarray]:
-    """Of each second look's two refined outlines, the one that agrees better with the box."""
+    """Of each second look's two refined outlines, the one that agrees better with the box; an
+    outline found from the box keeps the reading order of the detector's corners (the box has no
+    up: of its four rotations, the one whose corners point from its centre the way the detector's
+    point from theirs)."""
     chosen = list(refined[:n])
     for k, i in enumerate(second):
         assert boxes is not None
         alternative = refined[n + k]
         if box_agreement(alternative, boxes[i]) > box_agreement(chosen[i], boxes[i]):
-            chosen[i] = alternative
+            chosen[i] = in_order_of(alternative, chosen[i])
     return chosen
+
+
+def in_order_of(quad: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``quad``'s corners rotated in order so that each points from the centre the way the
+    corresponding corner of ``reference`` does."""
+
+    def directions(q: np.ndarray) -> np.ndarray:
+        spokes = np.asarray(q, float) - np.asarray(q, float).mean(axis=0)
+        result: np.ndarray = spokes / np.maximum(np.linalg.norm(spokes, axis=1, keepdims=True), 1e-9)
+        return result
+
+    target = directions(reference)
+    turns = [np.roll(np.asarray(quad, float), -k, axis=0) for k in range(4)]
+    return min(turns, key=lambda q: float(np.linalg.norm(directions(q) - target, axis=1).sum()))
 
 
 def refinement(

@@ -82,3 +82,12 @@ def test_shipped_network_moves_the_detectors_corners_closer(held_out_catalogs: l
     )
     assert refined["cards"] == alone["cards"] > 10
     assert refined["outline_error_pct_of_diagonal"] < 0.8 * alone["outline_error_pct_of_diagonal"]
+
+
+def test_an_outline_found_from_the_box_keeps_the_detectors_reading_order() -> None:
+    from models.corners import in_order_of
+
+    detector = np.array([[100, 40], [160, 80], [110, 160], [50, 120]], float)  # a card turned ~35 degrees
+    found = detector * 1.3 - 20  # the same card found again, larger and shifted
+    for k in range(4):
+        np.testing.assert_allclose(in_order_of(np.roll(found, k, axis=0), detector), found)
