@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from models.detector import Detection, _iou
-from models.matching import EMBEDDING_SURE, NAME_SURE, Match
-from models.scan import CARD_SURE, LocalRunners, ScanEngine, scan_bytes
+from models.matching import Match
+from models.scan import CARD_SURE, LocalRunners, ScanEngine, scan_bytes, vouched_by_evidence
 from pipelines.evaluate_scan import MIN_VISIBLE
 from serve_app.services.scanner import load_matcher
 from serve_app.settings import get_settings
@@ -40,14 +40,6 @@ class RecordingEngine(ScanEngine):
         if detection.score < self.sure_score:
             self.readings.append((detection, match))
         return super().is_card(detection, match)
-
-
-def evidence_rule(match: Match) -> bool:
-    """The rule without the fused confidence: a name, a number or the art vouches for the card."""
-    if not match.candidates:
-        return False
-    evidence = match.candidates[0].evidence
-    return evidence["name"] >= NAME_SURE or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
 
 def main() -> None:
@@ -69,7 +61,7 @@ def main() -> None:
                 rows.append(
                     {
                         "card": float(np.max(overlap)) >= 0.5,
-                        "evidence": evidence_rule(match),
+                        "evidence": vouched_by_evidence(match),
                         "confidence": best.confidence if best else 0.0,
                     }
                 )

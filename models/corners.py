@@ -162,11 +162,10 @@ def pick_second_looks(
     outline found from the box keeps the reading order of the detector's corners (the box has no
     up: of its four rotations, the one whose corners point from its centre the way the detector's
     point from theirs)."""
-    chosen = list(refined[:n])
+    chosen, outlines = list(refined[:n]), list(boxes or [])
     for k, i in enumerate(second):
-        assert boxes is not None
         alternative = refined[n + k]
-        if box_agreement(alternative, boxes[i]) > box_agreement(chosen[i], boxes[i]):
+        if box_agreement(alternative, outlines[i]) > box_agreement(chosen[i], outlines[i]):
             chosen[i] = in_order_of(alternative, chosen[i])
     return chosen
 

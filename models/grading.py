@@ -18,9 +18,16 @@ from pipelines.render.condition import centering_grade, overall_grade
 INPUT_W, INPUT_H = 192, 268
 
 
+def grader_pixels(card: Image.Image) -> np.ndarray:
+    """A rectified card at the grader's input size, (3, H, W) uint8 (training keeps these)."""
+    pixels = np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR))
+    result: np.ndarray = pixels.transpose(2, 0, 1)
+    return result
+
+
 def grader_input(card: Image.Image) -> np.ndarray:
-    arr = np.asarray(card.convert("RGB").resize((INPUT_W, INPUT_H), Image.Resampling.BILINEAR), np.float32) / 255
-    result: np.ndarray = arr.transpose(2, 0, 1)
+    """A rectified card as the grader's (3, H, W) float input in [0, 1]."""
+    result: np.ndarray = grader_pixels(card).astype(np.float32) / 255
     return result
 
 

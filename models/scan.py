@@ -194,16 +194,7 @@ class ScanEngine:
         making the fusion sure of one card. A booster wrapper, a box or a patch of carpet has none."""
         if detection.score >= self.sure_score:
             return True
-        if not match.candidates:
-            return False
-        best = match.candidates[0]
-        evidence = best.evidence
-        return (
-            evidence["name"] >= NAME_SURE
-            or evidence["number"] > 0
-            or evidence["embedding"] >= EMBEDDING_SURE
-            or best.confidence >= CARD_SURE
-        )
+        return vouched_by_evidence(match) or (bool(match.candidates) and match.candidates[0].confidence >= CARD_SURE)
 
     def legible(self, text: CardText) -> float:
         """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage
@@ -217,12 +208,9 @@ class ScanEngine:
         self, rgb: np.ndarray, corners: list[np.ndarray], boxes: Sequence[Sequence[float]] | None = None
     ) -> list[np.ndarray]:
         """The corner network's passes, with the canvases cut in a worker thread and the network run
-        by the runners (batched across scans on Serve); edge fitting when there is no network.
-
-        A detection whose corners disagree with its own box (the outline of the four corners
-        overlaps the box by less than ``BOX_AGREEMENT``: the keypoints slid onto part of the card or
-        a neighbour while the box held the card) gets a second look from its box: the network
-        also starts from the box's rectangle, and the result that agrees better with the box wins."""
+        by the runners (batched across scans on Serve); edge fitting when there is no network. With
+        the detection ``boxes``, a second look from the box where the corners disagree with it
+        (``models.corners.with_second_looks``)."""
         starts, second = with_second_looks(corners, boxes)
         steps = refinement(rgb, starts)
 
@@ -352,6 +340,15 @@ class ScanEngine:
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings)
+
+
+def vouched_by_evidence(match: Match) -> bool:
+    """Whether one piece of the first candidate's evidence alone says the detection is a card: a
+    catalog name or a collector number read on it, or art the index recognises."""
+    if not match.candidates:
+        return False
+    evidence = match.candidates[0].evidence
+    return evidence["name"] >= NAME_SURE or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
 
 def art_names_it(match: Match) -> bool:

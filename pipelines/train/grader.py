@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from models.grading import INPUT_H, INPUT_W
-from models.grading import grader_input as to_input  # training and serving prepare crops alike
+from models.grading import INPUT_H, INPUT_W, grader_pixels  # training and serving prepare crops alike
 from pipelines.export import freeze_norms, load_weights, torch_to_onnx
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, grade, overall_grade, sample_condition
@@ -36,7 +35,7 @@ def worn_example(spec: FaceSpec, rng: np.random.Generator) -> tuple[np.ndarray, 
     flat = Image.new("RGB", face.size, tuple(int(c) for c in rng.integers(0, 255, 3)))
     flat.paste(face, (0, 0), face)
     g = grade(condition)
-    return to_input(flat), np.array([g.corners, g.edges, g.surface], np.float32)
+    return grader_pixels(flat), np.array([g.corners, g.edges, g.surface], np.float32)
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def crop_examples(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
     inputs, labels = [], []
     for image, row in read_crops(folder):
-        inputs.append(np.round(to_input(image) * 255).astype(np.uint8))
+        inputs.append(grader_pixels(image))
         labels.append([row["grades"][name] for name in (*SUBGRADES, "centering", "overall")])
     return np.stack(inputs), np.asarray(labels, np.float32)
 
@@ -100,7 +99,7 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     rendered = [worn_example(pool[int(rng.integers(len(pool)))], rng) for _ in range(config.examples)]
-    inputs = [np.round(np.stack([e[0] for e in rendered]) * 255).astype(np.uint8)] if rendered else []
+    inputs = [np.stack([e[0] for e in rendered])] if rendered else []
     labels = [np.stack([e[1] for e in rendered])] if rendered else []
     for folder in config.crops:
         x, y = crop_examples(folder)

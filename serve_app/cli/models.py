@@ -140,7 +140,7 @@ def train_identifier_command(
             init=init,
             foil_share=foil_share,
             crops=tuple(crops or ()),
-            crop_share=crop_share if crops else 0.0,
+            crop_share=crop_share,
         ),
         train_pool,
         progress=lambda line: console.print(line),
