@@ -32,6 +32,8 @@ class DetectorConfig:
     seed: int = 0
     workers: int = 2
     name: str = "detector"
+    more_data: tuple[Path, ...] = ()  # further scene_dataset folders trained (and validated) on with ``data``
+    init: Path | None = None  # continue from these weights (ultralytics .pt, or a shipped detector.onnx)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,9 +51,13 @@ def train_detector(config: DetectorConfig) -> DetectorResult:
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     start = time.perf_counter()
-    model = YOLO(config.model, task="pose")
+    init = config.init
+    if init is not None and init.suffix == ".onnx":
+        init = weights_from_onnx(init, config.runs / f"{config.name}-init.pt", model=config.model)
+    data_yaml = merged_data_yaml((config.data, *config.more_data), config.runs / f"{config.name}-data.yaml")
+    model = YOLO(str(init) if init is not None else config.model, task="pose")
     model.train(
-        data=str(config.data / "data.yaml"),
+        data=str(data_yaml),
         epochs=config.epochs,
         imgsz=config.imgsz,
         batch=config.batch,
@@ -77,7 +83,7 @@ def train_detector(config: DetectorConfig) -> DetectorResult:
         weights = run_dir / "weights" / "last.pt"
     trained = YOLO(str(weights), task="pose")
     val = trained.val(
-        data=str(config.data / "data.yaml"),
+        data=str(data_yaml),
         imgsz=config.imgsz,
         batch=config.batch,
         device=config.device,
@@ -93,6 +99,82 @@ def train_detector(config: DetectorConfig) -> DetectorResult:
     return DetectorResult(
         weights, onnx, metrics, time.perf_counter() - start, {k: str(v) for k, v in asdict(config).items()}
     )
+
+
+def merged_data_yaml(folders: tuple[Path, ...], out: Path) -> Path:
+    """One ultralytics data file over several scene datasets (their train and val splits pooled)."""
+    if len(folders) == 1:
+        return folders[0] / "data.yaml"
+    for folder in folders:
+        if not (folder / "data.yaml").exists():
+            raise FileNotFoundError(f"{folder} is not a scene dataset (no data.yaml)")
+    train = ", ".join(json.dumps(str((f / "images" / "train").resolve())) for f in folders)
+    val = ", ".join(json.dumps(str((f / "images" / "val").resolve())) for f in folders)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"train: [{train}]\nval: [{val}]\nkpt_shape: [4, 3]\nflip_idx: [1, 0, 3, 2]\nnames:\n  0: card\n")
+    return out
+
+
+def weights_from_onnx(onnx_path: Path, out: Path, *, model: str = "yolov8n-pose.yaml") -> Path:
+    """An ultralytics checkpoint holding the weights of an exported detector, to train on from there.
+
+    The export folds each batch norm into its convolution (``W' = W * g / s``, ``b' = beta - mean * g / s``);
+    the rebuilt model takes ``W'`` as its convolution and a batch norm that adds ``b'`` and scales by
+    one (``gamma = sqrt(1 + eps)``, ``mean = 0``, ``var = 1``), so its outputs equal the ONNX model's,
+    and training goes on with every layer's norm as before.
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    configure(out.parent / "ultralytics-config")
+    from ultralytics import __version__
+    from ultralytics.nn.tasks import PoseModel
+
+    graph = onnx.load(str(onnx_path)).graph
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    pose = PoseModel(model, nc=1, data_kpt_shape=(4, 3), verbose=False)  # type: ignore[no-untyped-call]
+    state = pose.state_dict()
+    missing = []
+    source: torch.Tensor | None
+    for name in list(state):
+        if name.endswith(".bn.weight"):
+            norm: Any = pose.get_submodule(name[: -len(".weight")])
+            eps = float(norm.eps)
+            source = torch.full_like(state[name], float(np.sqrt(1.0 + eps)))
+        elif name.endswith(".bn.bias"):
+            source = weights.get(name.replace(".bn.bias", ".conv.bias"))
+        elif name.endswith(".bn.running_mean"):
+            source = torch.zeros_like(state[name])
+        elif name.endswith(".bn.running_var"):
+            source = torch.ones_like(state[name])
+        elif name.endswith(".bn.num_batches_tracked"):
+            continue
+        else:
+            source = weights.get(name)
+        if source is None or source.shape != state[name].shape:
+            missing.append(name)
+            continue
+        state[name] = source.to(state[name].dtype)
+    if missing:
+        raise ValueError(f"{onnx_path} does not hold {model}'s weights: {', '.join(missing[:5])} ...")
+    pose.load_state_dict(state)
+    pose.names = {0: "card"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "epoch": -1,
+            "best_fitness": None,
+            "model": pose,
+            "ema": None,
+            "updates": None,
+            "optimizer": None,
+            "train_args": {"task": "pose"},
+            "version": __version__,
+        },
+        out,
+    )
+    return out
 
 
 def export_onnx(weights: Path, *, imgsz: int, half: bool = False) -> Path:
@@ -145,9 +227,15 @@ def write_model_card(
             f"\n## Held-out scenes (other sets and surfaces)\n\n`{evaluation_command}`\n\n"
             f"| metric | value |\n| --- | --- |\n{rows}\n"
         )
+    init = result.config.get("init", "None")
+    start = (
+        "trained from scratch (no pretrained weights)"
+        if init == "None"
+        else f"continued from `{init}` (our own earlier weights; nothing downloaded)"
+    )
     card.write_text(f"""# Card detector (YOLO pose, 4 corner keypoints)
 
-- Architecture: ultralytics `{result.config["model"]}`, trained from scratch (no pretrained weights).
+- Architecture: ultralytics `{result.config["model"]}`, {start}.
 - Input: RGB, letterboxed to {result.config["imgsz"]} px; output: boxes + 4 keypoints (TL, TR, BR, BL of the card).
 - Data: synthetic scenes from `pipelines/scene_dataset.py`: {json.dumps(dataset)}.
 - Training command: `{command}`

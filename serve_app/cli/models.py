@@ -37,6 +37,15 @@ def train_detector_command(
     imgsz: int = 640,
     batch: int = 16,
     device: str = "cpu",
+    more_data: Annotated[
+        list[Path] | None, typer.Option(help="further scene dataset folders to train and validate on (repeatable)")
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="continue from these weights: an ultralytics .pt or a shipped detector.onnx")
+    ] = None,
+    lr0: Annotated[
+        float | None, typer.Option(help="AdamW learning rate for fine-tuning (default: ultralytics' choice)")
+    ] = None,
     ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/detector")] = False,
 ) -> None:
     """Train the card detector (YOLO pose, 4 corners) and export it to ONNX."""
@@ -45,7 +54,7 @@ def train_detector_command(
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
     from pipelines.train.detector import DetectorConfig, train_detector, write_model_card
 
-    dataset = {"images": images, "seed": seed, "folder": str(data)}
+    dataset: dict[str, Any] = {"images": images, "seed": seed, "folder": str(data)}
     if not (data / "data.yaml").exists():
         source = get_settings().resolved_catalog_dir()
         catalogs = load_catalogs(source)
@@ -58,8 +67,30 @@ def train_detector_command(
                     progress=lambda n: progress.advance(task, n),
                 )
             )
+    for folder in more_data or []:
+        if not (folder / "data.yaml").exists():
+            raise typer.BadParameter(f"{folder} is not a scene dataset (no data.yaml)", param_hint="--more-data")
+        dataset.setdefault("more", []).append(str(folder))
+    if init is not None and not init.exists():
+        raise typer.BadParameter(f"{init} does not exist", param_hint="--init")
+    extra: dict[str, object] = {}
+    if lr0 is not None:  # a fine-tune: no warm-up from a high bias rate that would undo the start
+        extra = {"optimizer": "AdamW", "lr0": lr0, "warmup_bias_lr": lr0, "warmup_epochs": 0.5}
+    if init is not None:  # the last half without mosaics (ultralytics closes them only 10 epochs before the end)
+        extra["close_mosaic"] = max(1, min(10, epochs // 2))
     result = train_detector(
-        DetectorConfig(data=data, runs=runs, epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed)
+        DetectorConfig(
+            data=data,
+            runs=runs,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            device=device,
+            seed=seed,
+            more_data=tuple(more_data or ()),
+            init=init,
+            extra=extra,
+        )
     )
     console.print(f"[green]trained in {result.seconds / 60:.1f} min: {result.onnx}[/green]")
     for key, value in sorted(result.metrics.items()):

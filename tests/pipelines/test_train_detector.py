@@ -42,3 +42,42 @@ def test_detector_trains_exports_and_onnx_matches_torch(catalogs: list[Catalog],
     assert "recall@0.75" in printed.output and "corner_error_pct_of_diagonal" in printed.output
     card = write_model_card(result, tmp_path / "models", command="test", dataset={"images": 6})
     assert "Validation metrics" in card.read_text() and (tmp_path / "models" / "detector.onnx").exists()
+
+
+def test_training_continues_from_the_shipped_onnx_over_two_datasets(catalogs: list[Catalog], tmp_path: Path) -> None:
+    import onnxruntime as ort
+    import pytest
+    import torch
+
+    from pipelines.train.detector import DetectorConfig, train_detector, weights_from_onnx
+
+    shipped = Path("models/detector/detector.onnx")
+    checkpoint = weights_from_onnx(shipped, tmp_path / "init.pt")
+    model = torch.load(checkpoint, weights_only=False)["model"].float().eval()
+    batch = np.random.default_rng(1).random((2, 3, 416, 416), dtype=np.float32)
+    with torch.no_grad():
+        rebuilt = model(torch.from_numpy(batch))[0].numpy()
+    session = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    np.testing.assert_allclose(rebuilt, exported, rtol=1e-3, atol=1e-2)  # boxes in pixels up to ~450
+    with pytest.raises(ValueError, match="does not hold"):
+        weights_from_onnx(Path("models/corners/corners.onnx"), tmp_path / "wrong.pt")
+
+    for seed, name in ((4, "a"), (5, "b")):
+        build_scene_dataset(
+            SceneDatasetConfig(out=tmp_path / name, images=4, seed=seed, size=(320, 240), val_fraction=0.5), catalogs
+        )
+    result = train_detector(
+        DetectorConfig(
+            data=tmp_path / "a",
+            more_data=(tmp_path / "b",),
+            runs=tmp_path / "runs",
+            epochs=1,
+            imgsz=160,
+            batch=4,
+            workers=0,
+            init=shipped,
+        )
+    )
+    assert result.onnx.exists() and (tmp_path / "runs" / "detector-data.yaml").exists()
+    assert "metrics/mAP50(P)" in result.metrics
