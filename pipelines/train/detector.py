@@ -11,6 +11,7 @@ import json
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,10 @@ def train_detector(config: DetectorConfig) -> DetectorResult:
     start = time.perf_counter()
     init = config.init
     if init is not None and init.suffix == ".onnx":
-        init = weights_from_onnx(init, config.runs / f"{config.name}-init.pt", model=config.model)
+        photos = sorted((config.data / "images").rglob("*.jpg"))[:64]  # for the norms (weights_from_onnx)
+        init = weights_from_onnx(
+            init, config.runs / f"{config.name}-init.pt", images=photos, imgsz=config.imgsz, model=config.model
+        )
     data_yaml = merged_data_yaml((config.data, *config.more_data), config.runs / f"{config.name}-data.yaml")
     model = YOLO(str(init) if init is not None else config.model, task="pose")
     model.train(
@@ -66,7 +70,7 @@ def train_detector(config: DetectorConfig) -> DetectorResult:
         project=str(config.runs.resolve()),
         name=config.name,
         exist_ok=True,
-        pretrained=False,
+        pretrained=init is not None,  # False would drop the loaded weights and start from scratch
         seed=config.seed,
         deterministic=True,
         plots=False,
@@ -115,13 +119,24 @@ def merged_data_yaml(folders: tuple[Path, ...], out: Path) -> Path:
     return out
 
 
-def weights_from_onnx(onnx_path: Path, out: Path, *, model: str = "yolov8n-pose.yaml") -> Path:
+def weights_from_onnx(
+    onnx_path: Path,
+    out: Path,
+    *,
+    images: Sequence[Path] = (),
+    imgsz: int = 416,
+    model: str = "yolov8n-pose.yaml",
+) -> Path:
     """An ultralytics checkpoint holding the weights of an exported detector, to train on from there.
 
-    The export folds each batch norm into its convolution (``W' = W * g / s``, ``b' = beta - mean * g / s``);
-    the rebuilt model takes ``W'`` as its convolution and a batch norm that adds ``b'`` and scales by
-    one (``gamma = sqrt(1 + eps)``, ``mean = 0``, ``var = 1``), so its outputs equal the ONNX model's,
-    and training goes on with every layer's norm as before.
+    The export folds each batch norm into its convolution (``W' = W g / s``, ``b' = beta - mean g / s``).
+    The rebuilt model takes ``W'`` as its convolution; its batch norm must give back ``y + b'`` for
+    the convolution's output ``y`` in evaluation *and* stay close to that in training, where it
+    normalises by the batch's own statistics. So each norm is set to the statistics of ``y`` on real
+    photos (``images``, letterboxed to ``imgsz``; mean ``m``, variance ``v``): running mean ``m``,
+    variance ``v``, ``gamma = sqrt(v + eps)``, ``beta = b' + m``, which is exactly ``y + b'`` in
+    evaluation and about that on a batch of photos. Without images the norms are set to the identity
+    (``mean 0, var 1``): exact in evaluation, but a training step would rescale every layer.
     """
     import onnx
     import torch
@@ -140,8 +155,7 @@ def weights_from_onnx(onnx_path: Path, out: Path, *, model: str = "yolov8n-pose.
     for name in list(state):
         if name.endswith(".bn.weight"):
             norm: Any = pose.get_submodule(name[: -len(".weight")])
-            eps = float(norm.eps)
-            source = torch.full_like(state[name], float(np.sqrt(1.0 + eps)))
+            source = torch.full_like(state[name], float(np.sqrt(1.0 + norm.eps)))
         elif name.endswith(".bn.bias"):
             source = weights.get(name.replace(".bn.bias", ".conv.bias"))
         elif name.endswith(".bn.running_mean"):
@@ -159,6 +173,9 @@ def weights_from_onnx(onnx_path: Path, out: Path, *, model: str = "yolov8n-pose.
     if missing:
         raise ValueError(f"{onnx_path} does not hold {model}'s weights: {', '.join(missing[:5])} ...")
     pose.load_state_dict(state)
+    pose.eval()
+    if images:
+        _calibrate_norms(pose, images, imgsz)
     pose.names = {0: "card"}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
@@ -175,6 +192,41 @@ def weights_from_onnx(onnx_path: Path, out: Path, *, model: str = "yolov8n-pose.
         out,
     )
     return out
+
+
+def _calibrate_norms(pose: Any, images: Sequence[Path], imgsz: int) -> None:
+    """Give each identity batch norm the statistics of its input on ``images`` (see weights_from_onnx)."""
+    import torch
+    from PIL import Image
+
+    from models.detector import letterbox
+
+    norms: list[Any] = [m for m in pose.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    sums: dict[int, list[Any]] = {}
+
+    def record(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
+        y = inputs[0].double()
+        total = sums.setdefault(id(module), [0.0, 0.0, 0])
+        total[0] = total[0] + y.sum(dim=(0, 2, 3))
+        total[1] = total[1] + (y * y).sum(dim=(0, 2, 3))
+        total[2] += y.numel() // y.shape[1]
+
+    hooks = [m.register_forward_hook(record) for m in norms]
+    batch = np.stack([letterbox(Image.open(p).convert("RGB"), imgsz)[0] for p in images])
+    with torch.no_grad():
+        for i in range(0, len(batch), 8):
+            pose(torch.from_numpy(batch[i : i + 8]))
+    for hook in hooks:
+        hook.remove()
+    with torch.no_grad():
+        for m in norms:
+            first, second, count = sums[id(m)]
+            mean = first / count
+            var = (second / count - mean * mean).clamp(min=0)
+            m.running_mean.copy_(mean.float())
+            m.running_var.copy_(var.float())
+            m.weight.copy_(torch.sqrt(var + m.eps).float())
+            m.bias.add_(mean.float())
 
 
 def export_onnx(weights: Path, *, imgsz: int, half: bool = False) -> Path:

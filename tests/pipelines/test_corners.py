@@ -82,6 +82,10 @@ def test_shipped_network_moves_the_detectors_corners_closer(held_out_catalogs: l
     )
     assert refined["cards"] == alone["cards"] > 10
     assert refined["outline_error_pct_of_diagonal"] < 0.8 * alone["outline_error_pct_of_diagonal"]
+    # the scan's operating points: fewer cards above a higher score, never more than found at all
+    sure, kept = alone["recall@0.5.score>=0.75"], alone["recall@0.5.score>=0.4"]
+    assert 0.5 < sure <= kept <= alone["recall@0.5"]
+    assert alone["precision@0.5.score>=0.75"] >= alone["precision@0.5"] - 1e-9
 
 
 def test_an_outline_found_from_the_box_keeps_the_detectors_reading_order() -> None:
