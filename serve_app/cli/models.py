@@ -55,6 +55,12 @@ def train_detector_command(
     from pipelines.train.detector import DetectorConfig, train_detector, write_model_card
 
     dataset: dict[str, Any] = {"images": images, "seed": seed, "folder": str(data)}
+    for folder in more_data or []:
+        if not (folder / "data.yaml").exists():
+            raise typer.BadParameter(f"{folder} is not a scene dataset (no data.yaml)", param_hint="--more-data")
+        dataset.setdefault("more", []).append(str(folder))
+    if init is not None and not init.exists():
+        raise typer.BadParameter(f"{init} does not exist", param_hint="--init")
     if not (data / "data.yaml").exists():
         source = get_settings().resolved_catalog_dir()
         catalogs = load_catalogs(source)
@@ -67,12 +73,6 @@ def train_detector_command(
                     progress=lambda n: progress.advance(task, n),
                 )
             )
-    for folder in more_data or []:
-        if not (folder / "data.yaml").exists():
-            raise typer.BadParameter(f"{folder} is not a scene dataset (no data.yaml)", param_hint="--more-data")
-        dataset.setdefault("more", []).append(str(folder))
-    if init is not None and not init.exists():
-        raise typer.BadParameter(f"{init} does not exist", param_hint="--init")
     extra: dict[str, object] = {}
     if lr0 is not None:  # a fine-tune: no warm-up from a high bias rate that would undo the start
         extra = {"optimizer": "AdamW", "lr0": lr0, "warmup_bias_lr": lr0, "warmup_epochs": 0.5}

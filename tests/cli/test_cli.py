@@ -106,3 +106,17 @@ def test_prices_import_revalue_and_fetch(env: Path, tmp_path: Path, monkeypatch:
         _scalar("SELECT value FROM price_aggregates WHERE printing_id = 'base1-4:holofoil:en' AND field = 'market'")
         == 420.0
     )
+
+
+def test_train_detector_refuses_missing_inputs_before_rendering(tmp_path: Path) -> None:
+    """A wrong --more-data or --init is refused at once, not after rendering the scene set."""
+    runner = CliRunner()
+    data = tmp_path / "scenes"
+    for flags, hint in (
+        (["--more-data", str(tmp_path / "nowhere")], "is not a scene dataset"),
+        (["--init", str(tmp_path / "missing.onnx")], "does not exist"),
+    ):
+        result = runner.invoke(app, ["train", "detector", "--data", str(data), "--images", "3", *flags])
+        assert result.exit_code == 2, result.output
+        assert hint in " ".join(result.output.replace("│", " ").split())  # the message, unwrapped
+        assert not data.exists()  # nothing rendered
