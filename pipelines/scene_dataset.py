@@ -29,6 +29,8 @@ from pipelines.render.card_face import FaceSpec, face_spec
 from pipelines.render.scenes import Scene, compose
 
 Split = Literal["train", "heldout"]
+# the label schema of every data.yaml: four corner keypoints (mirroring swaps TL/TR and BR/BL), one class
+POSE_LABELS = "kpt_shape: [4, 3]\nflip_idx: [1, 0, 3, 2]\nnames:\n  0: card\n"
 MIN_VISIBLE = 0.3  # a card mostly covered by others is not labelled: nothing left to identify
 
 
@@ -112,8 +114,7 @@ def build_scene_dataset(
             if progress:
                 progress(1)
     (config.out / "data.yaml").write_text(
-        f"path: {config.out.resolve()}\ntrain: images/train\nval: images/val\n"
-        "kpt_shape: [4, 3]\nflip_idx: [1, 0, 3, 2]\nnames:\n  0: card\n"
+        f"path: {config.out.resolve()}\ntrain: images/train\nval: images/val\n{POSE_LABELS}"
     )
     return counts
 

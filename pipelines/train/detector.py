@@ -115,7 +115,9 @@ def merged_data_yaml(folders: tuple[Path, ...], out: Path) -> Path:
     train = ", ".join(json.dumps(str((f / "images" / "train").resolve())) for f in folders)
     val = ", ".join(json.dumps(str((f / "images" / "val").resolve())) for f in folders)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"train: [{train}]\nval: [{val}]\nkpt_shape: [4, 3]\nflip_idx: [1, 0, 3, 2]\nnames:\n  0: card\n")
+    from pipelines.scene_dataset import POSE_LABELS
+
+    out.write_text(f"train: [{train}]\nval: [{val}]\n{POSE_LABELS}")
     return out
 
 
