@@ -60,11 +60,15 @@ HIDDEN_AXIS_GRADE = 9.0
 CENTERING_TRUST = 0.6
 
 
-def combine(subgrades: np.ndarray, card: Image.Image, *, visible: np.ndarray | None = None) -> CardGrade:
+def combine(
+    subgrades: np.ndarray, card: Image.Image, *, visible: np.ndarray | None = None, margin: int = 0
+) -> CardGrade:
     """The network's corners/edges/surface and the measured centering, through the rubric.
     ``visible``: where the crop shows the card (``models.rectify.visibility``); an axis with a
-    side hidden gets ``HIDDEN_AXIS_GRADE``, one with no printed frame (full art) is not penalised."""
-    centering = measure_centering(card, visible=visible)
+    side hidden gets ``HIDDEN_AXIS_GRADE``, one with no printed frame (full art, or a frame not
+    told apart from the border) is not penalised. ``margin``: ``card`` was rectified with that
+    much of the photo around it, and centering is measured from the card's own edges."""
+    centering = measure_centering(card, visible=visible, margin=margin)
 
     def axis(measured: bool, share: float, sides: set[str]) -> tuple[float, float | None]:
         if measured:

@@ -26,20 +26,36 @@ def rectify_card(
     corners: np.ndarray | list[list[float]],
     *,
     size: tuple[int, int] = (WIDTH, HEIGHT),
+    margin: int = 0,
 ) -> Image.Image:
     """``corners``: the card's top-left, top-right, bottom-right, bottom-left in photo pixels.
-    ``photo`` may be the RGB array already decoded, so many cards of one photo share it."""
+    ``photo`` may be the RGB array already decoded, so many cards of one photo share it.
+    ``margin``: that many pixels of the photo around the card on every side (the card then spans
+    ``margin`` to ``margin + size``): centering is measured against the card's own edges there,
+    wherever the corners put them; ``unpad`` cuts the card itself back out."""
     quad = np.asarray(corners, float)
     if quad.shape != (4, 2):
         raise ValueError("corners must be four (x, y) points")
     w, h = size
-    flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    flat = np.array([[0, 0], [w, 0], [w, h], [0, h]], float) + margin
     out_to_photo = homography(flat, quad)  # maps output pixels back into the photo
     source = photo if isinstance(photo, np.ndarray) else np.asarray(photo.convert("RGB"))
     warped = cv2.warpPerspective(
-        source, out_to_photo, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        source,
+        out_to_photo,
+        (w + 2 * margin, h + 2 * margin),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
     )
     return Image.fromarray(warped)
+
+
+def unpad(padded: Image.Image, margin: int) -> Image.Image:
+    """The card itself out of a crop rectified with ``margin`` (the same pixels as rectifying
+    without one)."""
+    if not margin:
+        return padded
+    return Image.fromarray(np.ascontiguousarray(np.asarray(padded)[margin:-margin, margin:-margin]))
 
 
 def visibility(

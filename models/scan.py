@@ -30,10 +30,11 @@ from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
-from models.rectify import rectify_card, visibility
+from models.rectify import rectify_card, unpad, visibility
 from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
+CENTERING_MARGIN = 24  # px of the photo kept around each rectified card, for its centering (models.centering)
 NAME_READ = 0.85  # lines this legible (see ScanEngine.legible) were read the right way up
 TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
 # a card this much under another found card (share of its outline) may show the other card's text
@@ -248,7 +249,9 @@ class ScanEngine:
             timings["refine"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
         quads = [portrait_corners(c) for c in corners]
-        crops = await asyncio.to_thread(lambda: [rectify_card(rgb, q) for q in quads])
+        # each card with some photo around it: centering is measured against the card's own edges
+        padded = await asyncio.to_thread(lambda: [rectify_card(rgb, q, margin=CENTERING_MARGIN) for q in quads])
+        crops = [unpad(c, CENTERING_MARGIN) for c in padded]
         upright = np.stack([identifier_input(c) for c in crops])
         ident_batch = np.concatenate([upright, upright[:, :, ::-1, ::-1]])  # and each card half a turn round
         grade_batch = np.stack([grader_input(c) for c in crops])
@@ -296,6 +299,7 @@ class ScanEngine:
                     turn = i in by_art
                 if turn:
                     crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
+                    padded[i] = padded[i].rotate(180)
                     quads[i] = np.roll(quads[i], 2, axis=0)
             timings["reread"] = (time.perf_counter() - t) * 1000
         cards = []
@@ -308,7 +312,8 @@ class ScanEngine:
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
             others = [q for j, q in enumerate(quads) if j != i]
-            grade = combine(subgrades[i], crops[i], visible=visibility(quads[i], others, (image.width, image.height)))
+            seen = visibility(quads[i], others, (image.width, image.height))
+            grade = combine(subgrades[i], padded[i], visible=seen, margin=CENTERING_MARGIN)
             printing_id = None
             finish = identity.finish
             if match.candidates:

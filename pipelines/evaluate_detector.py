@@ -5,8 +5,9 @@ unmatched ground-truth card it overlaps most if the IoU passes the threshold. Co
 mean distance between predicted and true corners (in the card's reading order) as a percentage of
 the card's diagonal, over matches at IoU 0.5; outline error the same whichever corner comes first.
 Centering error: each fully visible matched card is rectified with the predicted corners (turned
-to portrait order, as the scan does) and its centering measured geometrically, against the
-centering it was rendered with, in percentage points.
+to portrait order, as the scan does, with the photo around it) and its centering measured
+geometrically from the card's own edges, against the centering it was rendered with, in
+percentage points (an axis the measurement refuses, see ``models.centering``, is not counted).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from models.centering import measure_centering
 from models.corners import CornerRefiner
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
-from models.scan import portrait_corners, refine_all
+from models.scan import CENTERING_MARGIN, portrait_corners, refine_all
 from pipelines.scene_dataset import MIN_VISIBLE
 
 SCORE_CUTS = (0.4, 0.75)
@@ -96,7 +97,8 @@ def evaluate_detector(
                         )
                         groups.append((entry["layout"] if in_view else "partly hidden", in_view))
                         if in_view:  # the whole card is in view
-                            measured = measure_centering(rectify_card(image, portrait_corners(p.corners)))
+                            crop = rectify_card(image, portrait_corners(p.corners), margin=CENTERING_MARGIN)
+                            measured = measure_centering(crop, margin=CENTERING_MARGIN)
                             condition = truth[best]["condition"]
                             centering_errors += [
                                 abs(measured.left_share - condition["centering_lr"]) * 100,
@@ -126,5 +128,6 @@ def evaluate_detector(
             result[f"outline_error_median_pct.{name}"] = 100 * float(np.median(outlines[chosen]))
     # centering from the detector's corners: rectify, then measure the printed frame
     result["centering_error_points"] = float(np.nanmean(centering_errors)) if centering_errors else float("nan")
+    result["centering_axes_unmeasured"] = float(np.isnan(centering_errors).mean()) if centering_errors else float("nan")
     result["latency_ms_p50_cpu"] = float(np.median(latencies)) if latencies else float("nan")
     return result

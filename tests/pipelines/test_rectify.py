@@ -31,3 +31,7 @@ def test_rectified_scene_card_matches_its_face_and_centering(catalogs: list[Cata
     measured = measure_centering(flat)
     assert abs(measured.left_share - condition["centering_lr"]) <= 0.03
     assert abs(measured.top_share - condition["centering_tb"]) <= 0.03
+    # with the photo around the card, from the card's own edges (as the scan measures it)
+    padded = measure_centering(rectify_card(scene.image, label["corners"], margin=24), margin=24)
+    assert abs(padded.left_share - condition["centering_lr"]) <= 0.02
+    assert abs(padded.top_share - condition["centering_tb"]) <= 0.02
