@@ -48,7 +48,7 @@ def test_a_covered_side_is_reported_hidden_not_guessed(catalogs: list[Catalog]) 
     sets = {s.id: s for s in catalog.sets}
     card = next(c for c in catalog.cards if c.id == "sv2-12")
     spec = face_spec(card, sets[card.set_id], card.printings[0])
-    flat = _flatten(render_face(spec, centering=(0.7, 0.55)).image)
+    flat = _flatten(render_face(spec, centering=(0.67, 0.55)).image)
     w, h = flat.size
     quad = np.array([[100, 100], [100 + w, 100], [100 + w, 100 + h], [100, 100 + h]], float)
     neighbour = np.array([[0, 0], [100 + 0.2 * w, 0], [100 + 0.2 * w, 200 + h], [0, 200 + h]], float)
@@ -61,9 +61,9 @@ def test_a_covered_side_is_reported_hidden_not_guessed(catalogs: list[Catalog]) 
     hidden = combine(subgrades, flat, visible=covered)
     assert hidden.centering == HIDDEN_AXIS_GRADE and hidden.centering_lr is None and hidden.centering_tb is not None
     seen = combine(subgrades, flat, visible=visibility(quad, [], (w + 200, h + 200)))
-    # measured 70/30; the grade follows the measurement CENTERING_TRUST of the way: 62/38, the rubric's 8
-    assert abs(seen.centering_lr - 0.7) <= 0.02 and seen.centering_ratio.startswith("70/30 LR")
-    assert CENTERING_TRUST == 0.6 and seen.centering == 8.0
+    # measured 67/33; the grade follows the measurement all the way (CENTERING_TRUST): the rubric's 7
+    assert abs(seen.centering_lr - 0.67) <= 0.02 and seen.centering_ratio.startswith("67/33 LR")
+    assert CENTERING_TRUST == 1.0 and seen.centering == 7.0
     # a card running out of the photo: its right side has no pixels there
     cut = visibility(quad, [], (100 + int(0.9 * w), h + 200))
     assert measure_centering(flat, visible=cut).hidden == {"right"}
