@@ -67,8 +67,11 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "grade_error": abs(card["grade"]["overall"] - t["grades"]["overall"]),
             "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
             "centering_error": None,
+            "centering_unmeasured": None,
         }
         measured = card["grade"].get("centering_lr"), card["grade"].get("centering_tb")
+        if all(t["keypoint_visible"]):
+            row["centering_unmeasured"] = None in measured
         if all(t["keypoint_visible"]) and None not in measured:
             c = t["condition"]
             row["centering_error"] = (
@@ -84,6 +87,7 @@ def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> 
     tiers = np.array([r["tier"] for r in rows])
     grade_errors = np.array([r["grade_error"] for r in rows], float)
     centering = np.array([r["centering_error"] for r in rows if r["centering_error"] is not None], float)
+    unmeasured = [r["centering_unmeasured"] for r in rows if r.get("centering_unmeasured") is not None]
     nan = float("nan")
     result = {
         "cards_labelled": float(tp + missed),
@@ -98,6 +102,8 @@ def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> 
         "grade_mae": float(grade_errors.mean()) if tp else nan,
         "condition_agreement": float(np.mean([r["condition_ok"] for r in rows])) if tp else nan,
         "centering_error_points": float(centering.mean()) if len(centering) else nan,
+        # fully visible cards with an axis the measurement refused (see models.centering)
+        "centering_unmeasured": float(np.mean(unmeasured)) if unmeasured else nan,
     }
     for tier in ("GOOD", "FAIR", "POOR"):
         chosen = tiers == tier
