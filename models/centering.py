@@ -112,7 +112,6 @@ def _peaks(g: np.ndarray, ok: np.ndarray, floor: float, zone: int) -> np.ndarray
     ahead[:, :-1] = g[:, 1:]
     for k in range(2, zone + 1):
         ahead[:, :-k] = np.maximum(ahead[:, :-k], g[:, k:])
-    ahead[:, -zone:] = np.maximum(ahead[:, -zone:], 0)
     peak_here = (g > floor) & (g >= ahead)
     peak_here[:, 1:] &= g[:, 1:] >= g[:, :-1]
     peak_here[:, 0] = False
