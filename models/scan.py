@@ -30,7 +30,7 @@ from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
-from models.rectify import rectify_card, unpad, visibility
+from models.rectify import mask_covered, rectify_card, stacking, unpad, visibility
 from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -252,10 +252,18 @@ class ScanEngine:
         # each card with some photo around it: centering is measured against the card's own edges
         padded = await asyncio.to_thread(lambda: [rectify_card(rgb, q, margin=CENTERING_MARGIN) for q in quads])
         crops = [unpad(c, CENTERING_MARGIN) for c in padded]
-        upright = np.stack([identifier_input(c) for c in crops])
+        # which card lies over which: the art and the text of a card are read without what covers it
+        # (only what surely lies over a card is painted out: a pair in unknown order keeps both)
+        over, unsure = stacking(rgb, quads)
+        size = (image.width, image.height)
+        shown = [
+            mask_covered(c, visibility(q, [quads[j] for j in over[i]], size))
+            for i, (c, q) in enumerate(zip(crops, quads, strict=True))
+        ]
+        upright = np.stack([identifier_input(c) for c in shown])
         ident_batch = np.concatenate([upright, upright[:, :, ::-1, ::-1]])  # and each card half a turn round
         grade_batch = np.stack([grader_input(c) for c in crops])
-        lines = [s for c in crops for s in strips(np.asarray(c))]  # name and collector strips of each card
+        lines = [s for c in shown for s in strips(np.asarray(c))]  # name and collector strips of each card
         timings["rectify"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         stage_times: dict[str, float] = {}
@@ -290,7 +298,7 @@ class ScanEngine:
         doubtful = sorted(by_art | {i for i in range(n) if upright_reads[i] < NAME_READ})
         if doubtful:
             flipped = {i: crops[i].rotate(180) for i in doubtful}
-            reread = await self.read([s for i in doubtful for s in strips(np.asarray(flipped[i]))])
+            reread = await self.read([s for i in doubtful for s in strips(np.asarray(shown[i].rotate(180)))])
             for i, text in zip(doubtful, reread, strict=True):
                 turned_read, upright_read = self.legible(text), upright_reads[i]
                 if max(turned_read, upright_read) >= 0.5 and abs(turned_read - upright_read) > 0.1:
@@ -311,8 +319,7 @@ class ScanEngine:
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
-            others = [q for j, q in enumerate(quads) if j != i]
-            seen = visibility(quads[i], others, (image.width, image.height))
+            seen = visibility(quads[i], [quads[j] for j in over[i] + unsure[i]], size)
             grade = combine(subgrades[i], padded[i], visible=seen, margin=CENTERING_MARGIN)
             printing_id = None
             finish = identity.finish

@@ -94,6 +94,8 @@ def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> 
         "detection_recall@0.5": tp / max(tp + missed, 1),
         "detection_precision@0.5": tp / max(tp + false_positives, 1),
         "identification_top1": float(top1.mean()) if tp else nan,
+        # of every labelled card, the share found and named right (top-1): what a collector gets
+        "identified_of_labelled": float(top1.sum()) / max(tp + missed, 1),
         "embedding_alone_top1": float(np.mean([r["embedding_top1"] for r in rows])) if tp else nan,
         "identification_top5": float(np.mean([r["top5"] for r in rows])) if tp else nan,
         "printing_top1": float(np.mean([r["top1"] and r["finish_ok"] for r in rows])) if tp else nan,

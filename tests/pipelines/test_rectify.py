@@ -35,3 +35,40 @@ def test_rectified_scene_card_matches_its_face_and_centering(catalogs: list[Cata
     padded = measure_centering(rectify_card(scene.image, label["corners"], margin=24), margin=24)
     assert abs(padded.left_share - condition["centering_lr"]) <= 0.02
     assert abs(padded.top_share - condition["centering_tb"]) <= 0.02
+
+
+def _table_with(faces: list[tuple[Image.Image, tuple[int, int]]]) -> np.ndarray:
+    table = Image.new("RGB", (1100, 1100), (90, 70, 50))
+    for face, at in faces:
+        table.paste(face, at, face)
+    return np.asarray(table)
+
+
+def _quad(at: tuple[int, int]) -> np.ndarray:
+    x, y = at
+    return np.array([[x, y], [x + 630, y], [x + 630, y + 880], [x, y + 880]], float)
+
+
+def test_stacking_tells_which_card_lies_on_top(catalogs: list[Catalog]) -> None:
+    """Two overlapping cards, pasted in either order: the one pasted last is found lying on the
+    other (its edge runs across the other's face); a card apart from both covers nothing. The
+    covered part of the bottom card is painted out for the identifier and the text reader."""
+    from models.rectify import mask_covered, stacking, visibility
+
+    catalog = catalogs[0]
+    sets = {s.id: s for s in catalog.sets}
+    cards = [c for c in catalog.cards if c.id in ("sv2-12", "base1-4")]
+    a, b = (render_face(face_spec(c, sets[c.set_id], c.printings[0])).image for c in cards)
+    at_a, at_b = (40, 40), (360, 180)
+    b_on_top = _table_with([(a, at_a), (b, at_b)])
+    for bottom, top in (((a, at_a), (b, at_b)), ((b, at_b), (a, at_a))):
+        photo = _table_with([bottom, top])
+        quads = [_quad(at_a), _quad(at_b), _quad((2000, 2000))]
+        over, unsure = stacking(photo, quads)
+        upper = 1 if top[1] == at_b else 0
+        assert over[1 - upper] == [upper] and over[upper] == [] and over[2] == []
+        assert unsure == [[], [], []]
+    seen = visibility(_quad(at_a), [_quad(at_b)], (1100, 1100))
+    masked = np.asarray(mask_covered(Image.fromarray(b_on_top[40:920, 40:670]), seen))
+    assert (masked[400:, 400:] == masked[500, 500]).all()  # under the other card: one flat colour
+    assert (masked[:100, :100] == b_on_top[40:140, 40:140]).all()  # what shows is untouched

@@ -249,12 +249,20 @@ def test_overlapping_cards_are_good_only_when_the_art_agrees(engine: ScanEngine,
 
 def test_centering_is_not_read_off_a_neighbour_in_a_fan(engine: ScanEngine, catalogs: list[Catalog]) -> None:
     """A card whose side lies under the next card of a fan reports that axis hidden instead of a
-    ratio measured to the neighbour's edge; a card on its own reports both axes."""
+    ratio measured to the neighbour's edge; the fan's top card, under nothing, is measured (the
+    photo says which card lies on which); a card on its own reports both axes."""
+    from models.rectify import stacking
+
     fan = compose(_wanted_specs(catalogs), np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0)
-    cards = asyncio.run(scan_bytes(engine, _jpeg(fan.image))).result["cards"]
-    shares = covered_shares([np.array(c["corners"]) for c in cards])
-    under = [c for c, share in zip(cards, shares, strict=True) if share > 0.2]
+    photo = _jpeg(fan.image)
+    cards = asyncio.run(scan_bytes(engine, photo)).result["cards"]
+    quads = [np.array(c["corners"]) for c in cards]
+    shares = covered_shares(quads)
+    over, unsure = stacking(np.asarray(Image.open(io.BytesIO(photo)).convert("RGB")), quads)
+    under = [c for i, c in enumerate(cards) if shares[i] > 0.2 and (over[i] or unsure[i])]
     assert under and all("hidden" in c["grade"]["centering_ratio"] for c in under)
+    on_top = [c for i, c in enumerate(cards) if shares[i] > 0.2 and not (over[i] or unsure[i])]
+    assert on_top and all("hidden" not in c["grade"]["centering_ratio"] for c in on_top)
     single = compose(_wanted_specs(catalogs)[:1], np.random.default_rng(2), layout="table", negatives=0)
     alone = asyncio.run(scan_bytes(engine, _jpeg(single.image))).result["cards"]
     assert len(alone) == 1 and "hidden" not in alone[0]["grade"]["centering_ratio"]
