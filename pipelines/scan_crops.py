@@ -11,8 +11,9 @@ really get:
 
 Per crop (``manifest.jsonl``): the image (the card rectified to half the scan's size, upright by
 the label's corner order), the printing id and finish, the condition parameters and grades, the
-visible share, which corners are visible, the detection score and the share of the outline under
-another detected card.
+visible share, which corners are visible, the detection score, the share of the outline under
+another detected card, and (``shown``) for a card that another one surely lies on, the crop with
+that part painted out, as the scan hands it to the identifier and the text reader.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Crop:
     quad: np.ndarray
     detection_score: float
     covered: float
+    shown: Image.Image | None = None  # what the identifier and the text reader get: what lies over it painted out
 
 
 def upright(quad: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -52,6 +54,7 @@ def upright(quad: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def photo_crops(engine: Any, rgb: np.ndarray, labels: list[dict[str, Any]]) -> list[Crop]:
     """The detector's cards in one photo paired with their labels (IoU >= 0.5, as the scan's
     evaluation pairs them), each cut as the scan cuts it."""
+    from models.rectify import mask_covered, stacking, visibility
     from models.scan import covered_shares, portrait_corners
     from pipelines.evaluate_scan import pair_with_labels
 
@@ -63,10 +66,15 @@ def photo_crops(engine: Any, rgb: np.ndarray, labels: list[dict[str, Any]]) -> l
     found = [{"box": list(map(float, d.box)), "detection_score": d.score, "candidates": []} for d in detections]
     pairs, _, _ = pair_with_labels(found, labels)
     covered = covered_shares(quads)
+    over, _ = stacking(rgb, quads)  # as the scan finds it
+    size = (rgb.shape[1], rgb.shape[0])
     crops = []
     for i, label in pairs:
         quad = upright(quads[i], np.asarray(label["corners"], float))
-        crops.append(Crop(rectify_card(rgb, quad, size=CROP_SIZE), label, quad, detections[i].score, covered[i]))
+        image = rectify_card(rgb, quad, size=CROP_SIZE)
+        seen = visibility(quad, [quads[j] for j in over[i]], size)
+        shown = mask_covered(image, seen) if not seen.all() else None
+        crops.append(Crop(image, label, quad, detections[i].score, covered[i], shown))
     return crops
 
 
@@ -95,6 +103,10 @@ def build_crops(
             for k, crop in enumerate(photo_crops(engine, rgb, entry["cards"])):
                 name = f"images/{Path(entry['image']).stem}_{k:02d}.jpg"
                 crop.image.save(out / name, quality=92)
+                shown = None
+                if crop.shown is not None:
+                    shown = f"images/{Path(entry['image']).stem}_{k:02d}_shown.jpg"
+                    crop.shown.save(out / shown, quality=92)
                 label = crop.label
                 manifest.write(
                     json.dumps(
@@ -110,6 +122,7 @@ def build_crops(
                             "detection_score": round(crop.detection_score, 4),
                             "covered": round(crop.covered, 4),
                             "quad": np.round(crop.quad, 1).tolist(),
+                            "shown": shown,
                         }
                     )
                     + "\n"

@@ -276,23 +276,33 @@ def training_cards(
 
 
 # a scan crop trains the identifier only when this much of its card shows: under a neighbour, the
-# crop is mostly the neighbour's face, which would teach it the wrong card
+# crop is mostly the neighbour's face, which would teach it the wrong card; with the neighbour
+# painted out (the crop as the scan shows it, ``shown``), what is left is all this card's own
 CROP_MIN_VISIBLE = 0.6
+SHOWN_MIN_VISIBLE = 0.3
 
 
 def crop_views(
-    folders: Sequence[Path], pool: Sequence[FaceSpec], *, min_visible: float = 0.0
+    folders: Sequence[Path],
+    pool: Sequence[FaceSpec],
+    *,
+    min_visible: float = 0.0,
+    shown_min_visible: float = SHOWN_MIN_VISIBLE,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Scan-crop sets as identifier pixels (N, H, W, 3) uint8, the card (art key) and the finish
-    class of each; crops of printings outside ``pool``, or showing less than ``min_visible`` of
-    their card, are left out."""
+    class of each, each crop as the scan shows it to the identifier (what surely lies over it
+    painted out); crops of printings outside ``pool``, or showing less than ``min_visible`` of
+    their card (``shown_min_visible`` where the neighbour over it is painted out), are left out."""
     from pipelines.scan_crops import read_crops
 
     card_of = {s.printing_id: s.art_key for s in pool}
     pixels, keys, finishes = [], [], []
     for folder in folders:
         for image, row in read_crops(folder):
-            if row["printing_id"] in card_of and row["visible"] >= min_visible:
+            enough = min(min_visible, shown_min_visible) if row.get("shown") else min_visible
+            if row["printing_id"] in card_of and row["visible"] >= enough:
+                if row.get("shown"):
+                    image = Image.open(folder / row["shown"]).convert("RGB")
                 pixels.append(identifier_pixels(image))
                 keys.append(card_of[row["printing_id"]])
                 finishes.append(finish_class(row["finish"]))

@@ -108,3 +108,45 @@ def test_identifier_trains_on_scan_crops_and_measures_them(
     metrics = evaluate_crops(index, crop_set, pool)  # every crop, as the scan gets them
     assert metrics["crops"] == len((crop_set / "manifest.jsonl").read_text().splitlines())
     assert 0 <= metrics["crops_top1"] <= metrics["crops_top5"] <= 1
+
+
+def test_a_card_under_another_is_kept_as_the_scan_shows_it(
+    catalogs: list[Catalog], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """In a fan, a card another one surely lies on also gets its crop with that part painted out
+    (``shown``: what the scan hands the identifier); training takes it, with less of the card in
+    view than an unmasked crop needs, and takes it painted out."""
+    from models.rectify import stacking
+    from pipelines.render.scenes import compose
+    from pipelines.scan_crops import photo_crops
+    from pipelines.train.identifier import CROP_MIN_VISIBLE, SHOWN_MIN_VISIBLE, crop_views
+
+    pool = printing_pool(catalogs, "train")
+    fan = compose(pool[:6], np.random.default_rng(5), layout="fan", negatives=0)
+    rgb = np.asarray(fan.image.convert("RGB"))
+    engine = ScanEngine(LocalRunners(device="cpu"), CatalogMatcher(catalogs))
+    crops = photo_crops(engine, rgb, fan.cards)
+    under = [c for c in crops if c.shown is not None]
+    assert under and len(under) < len(crops)  # the top card has nothing over it
+    assert any(stacking(rgb, [c.quad for c in crops])[0])
+    for crop in under:
+        shown, raw = np.asarray(crop.shown), np.asarray(crop.image)
+        assert shown.shape == raw.shape and (shown != raw).any()
+    root = tmp_path_factory.mktemp("fan")
+    rows_file = root / "crops" / "manifest.jsonl"
+    (root / "crops" / "images").mkdir(parents=True)
+    with rows_file.open("w") as manifest:
+        for k, crop in enumerate(crops):
+            name, shown_name = f"images/{k}.png", f"images/{k}_shown.png" if crop.shown is not None else None
+            crop.image.save(root / "crops" / name)
+            if crop.shown is not None:
+                crop.shown.save(root / "crops" / str(shown_name))
+            row = {"image": name, "shown": shown_name, "printing_id": crop.label["printing_id"]}
+            manifest.write(json.dumps(row | {"finish": crop.label["finish"], "visible": 0.45}) + "\n")
+    assert SHOWN_MIN_VISIBLE < 0.45 < CROP_MIN_VISIBLE
+    pixels, keys, _ = crop_views([root / "crops"], pool, min_visible=CROP_MIN_VISIBLE)
+    assert len(keys) == len(under)  # at 45% in view only the painted-out crops train
+    from models.identify import identifier_pixels
+
+    first = identifier_pixels(Image.open(root / "crops" / f"images/{crops.index(under[0])}_shown.png"))
+    assert (pixels[0] == first).all()
