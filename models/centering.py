@@ -177,21 +177,8 @@ def measure_centering(
         return _measure_padded(np.asarray(card), margin, visible)
     # the card stays uint8; only the strips and lines read below become float (a tenth of the pixels)
     rgb = np.asarray(card if card.size == (WIDTH, HEIGHT) else card.resize((WIDTH, HEIGHT)))
-    seen = np.ones((HEIGHT, WIDTH), bool)
-    if visible is not None:
-        rows_of = np.minimum(np.arange(HEIGHT) * visible.shape[0] // HEIGHT, visible.shape[0] - 1)
-        cols_of = np.minimum(np.arange(WIDTH) * visible.shape[1] // WIDTH, visible.shape[1] - 1)
-        seen = visible[rows_of][:, cols_of]
     edge = 6  # skip the very edge: whitening and cut lines live there
-    rows_ix = np.arange(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
-    cols_ix = np.arange(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
-    outer_w, outer_h = WIDTH // 5, HEIGHT // 5
-    usable = {
-        "left": seen[rows_ix, :outer_w].all(axis=1),
-        "right": seen[rows_ix, -outer_w:].all(axis=1),
-        "top": seen[:outer_h, cols_ix].all(axis=0),
-        "bottom": seen[-outer_h:, cols_ix].all(axis=0),
-    }
+    rows_ix, cols_ix, usable = _usable_lines(visible)
     lines = {
         "left": rgb[rows_ix],
         "right": rgb[rows_ix, ::-1],
@@ -213,29 +200,31 @@ def measure_centering(
     return Centering(left, right, top, bottom, hidden=hidden)
 
 
-def _seen_grid(visible: np.ndarray | None) -> np.ndarray:
+def _usable_lines(visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The rows and columns read (through the middle 60% of the card, every 7 px) and, per side,
+    which of them show the card itself across the side's outer fifth."""
     seen = np.ones((HEIGHT, WIDTH), bool)
     if visible is not None:
         rows_of = np.minimum(np.arange(HEIGHT) * visible.shape[0] // HEIGHT, visible.shape[0] - 1)
         cols_of = np.minimum(np.arange(WIDTH) * visible.shape[1] // WIDTH, visible.shape[1] - 1)
         seen = visible[rows_of][:, cols_of]
-    return seen
+    rows_ix = np.arange(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
+    cols_ix = np.arange(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
+    outer_w, outer_h = WIDTH // 5, HEIGHT // 5
+    usable: dict[str, np.ndarray] = {
+        "left": np.asarray(seen[rows_ix, :outer_w].all(axis=1)),
+        "right": np.asarray(seen[rows_ix, -outer_w:].all(axis=1)),
+        "top": np.asarray(seen[:outer_h, cols_ix].all(axis=0)),
+        "bottom": np.asarray(seen[-outer_h:, cols_ix].all(axis=0)),
+    }
+    return rows_ix, cols_ix, usable
 
 
 def _measure_padded(rgb: np.ndarray, margin: int, visible: np.ndarray | None) -> Centering:
     m = margin
     if rgb.shape[:2] != (HEIGHT + 2 * m, WIDTH + 2 * m):
         raise ValueError(f"a card rectified with margin {m} is {WIDTH + 2 * m} x {HEIGHT + 2 * m} pixels")
-    seen = _seen_grid(visible)
-    rows_ix = np.arange(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
-    cols_ix = np.arange(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
-    outer_w, outer_h = WIDTH // 5, HEIGHT // 5
-    usable = {
-        "left": seen[rows_ix, :outer_w].all(axis=1),
-        "right": seen[rows_ix, -outer_w:].all(axis=1),
-        "top": seen[:outer_h, cols_ix].all(axis=0),
-        "bottom": seen[-outer_h:, cols_ix].all(axis=0),
-    }
+    rows_ix, cols_ix, usable = _usable_lines(visible)
     # each line is the mean of three neighbouring rows (or columns): less noise, same edge
     band = np.array([-1, 0, 1])
     r, c = rows_ix[:, None] + m + band, cols_ix[:, None] + m + band
