@@ -311,7 +311,8 @@ class ScanEngine:
                     quads[i] = np.roll(quads[i], 2, axis=0)
             timings["reread"] = (time.perf_counter() - t) * 1000
         cards = []
-        covered = covered_shares(quads)
+        # a card on top of the others shows no other card's text: only what lies (or may lie) over it counts
+        covered = covered_shares(quads, over=[a + b for a, b in zip(over, unsure, strict=True)])
         for i, detection in enumerate(detections):
             identity, text = identities[i], texts[i]
             match = self.matcher.match(identity.neighbours, text.name, text.collector)
@@ -368,16 +369,20 @@ def art_names_it(match: Match) -> bool:
     return bool(match.candidates) and match.candidates[0].evidence.get("embedding", 0.0) >= EMBEDDING_SURE
 
 
-def covered_shares(quads: Sequence[np.ndarray]) -> list[float]:
-    """For each card's outline, the largest share of it that another card's outline overlaps."""
+def covered_shares(quads: Sequence[np.ndarray], *, over: Sequence[Sequence[int]] | None = None) -> list[float]:
+    """For each card's outline, the largest share of it that another card's outline overlaps;
+    with ``over`` (per card, the cards lying or perhaps lying over it: ``models.rectify.stacking``),
+    only those count."""
     hulls = [cv2.convexHull(np.asarray(q, np.float32)) for q in quads]
     areas = [max(float(cv2.contourArea(h)), 1e-6) for h in hulls]
     shares = [0.0] * len(hulls)
     for i in range(len(hulls)):
         for j in range(i + 1, len(hulls)):
             overlap = float(cv2.intersectConvexConvex(hulls[i], hulls[j])[0])
-            shares[i] = max(shares[i], overlap / areas[i])
-            shares[j] = max(shares[j], overlap / areas[j])
+            if over is None or j in over[i]:
+                shares[i] = max(shares[i], overlap / areas[i])
+            if over is None or i in over[j]:
+                shares[j] = max(shares[j], overlap / areas[j])
     return shares
 
 
