@@ -230,6 +230,9 @@ def test_covered_shares_measure_how_much_of_a_card_lies_under_another() -> None:
     assert covered_shares([card, half_over]) == pytest.approx([0.5, 0.5])
     shares = covered_shares([card, inside])  # a small card lying on a large one
     assert shares[1] == pytest.approx(1.0) and shares[0] == pytest.approx(0.25)
+    # knowing which lies on which, only the cards over a card cover it
+    assert covered_shares([card, inside], over=[[1], []]) == pytest.approx([0.25, 0.0])
+    assert covered_shares([card, half_over], over=[[1], [0]]) == pytest.approx([0.5, 0.5])  # order unknown
 
 
 def test_overlapping_cards_are_good_only_when_the_art_agrees(engine: ScanEngine, catalogs: list[Catalog]) -> None:
