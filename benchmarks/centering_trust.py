@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from models.grading import CENTERING_TRUST, HIDDEN_AXIS_GRADE
+from models.grading import CENTERING_TRUST, centering_subgrade
 from models.scan import LocalRunners, ScanEngine, scan_bytes
 from pipelines.evaluate_scan import pair_with_labels
-from pipelines.render.condition import centering_grade, overall_grade
+from pipelines.render.condition import overall_grade
 from serve_app.services.scanner import load_matcher
 from serve_app.settings import get_settings
 
@@ -32,13 +32,13 @@ def regrade(grade: dict[str, Any], trust: float) -> tuple[float, float]:
     """(centering subgrade, overall) of a scanned card's grade with another trust, as
     ``models.grading.combine`` makes them."""
     ratio = grade.get("centering_ratio") or ""
-
-    def axis(share: float | None, name: str) -> float:
-        if share is not None:
-            return centering_grade(0.5 + (share - 0.5) * trust, 0.5)
-        return HIDDEN_AXIS_GRADE if f"{name} hidden" in ratio else 10.0
-
-    centering = min(axis(grade.get("centering_lr"), "LR"), axis(grade.get("centering_tb"), "TB"))
+    centering = centering_subgrade(
+        grade.get("centering_lr"),
+        grade.get("centering_tb"),
+        lr_hidden="LR hidden" in ratio,
+        tb_hidden="TB hidden" in ratio,
+        trust=trust,
+    )
     g = overall_grade(centering, grade["corners"], grade["edges"], grade["surface"])
     return g.centering, g.overall
 

@@ -61,6 +61,21 @@ HIDDEN_AXIS_GRADE = 9.0
 CENTERING_TRUST = 1.0
 
 
+def centering_subgrade(
+    lr: float | None, tb: float | None, *, lr_hidden: bool, tb_hidden: bool, trust: float = CENTERING_TRUST
+) -> float:
+    """The centering subgrade from the measured left and top shares (None: not measured): a measured
+    axis through the rubric, followed ``trust`` of the way; one with a side hidden
+    ``HIDDEN_AXIS_GRADE``; one with no printed frame found not penalised (10)."""
+
+    def axis(share: float | None, hidden: bool) -> float:
+        if share is not None:
+            return centering_grade(0.5 + (share - 0.5) * trust, 0.5)
+        return HIDDEN_AXIS_GRADE if hidden else 10.0
+
+    return min(axis(lr, lr_hidden), axis(tb, tb_hidden))
+
+
 def combine(
     subgrades: np.ndarray, card: Image.Image, *, visible: np.ndarray | None = None, margin: int = 0
 ) -> CardGrade:
@@ -70,18 +85,18 @@ def combine(
     told apart from the border) is not penalised. ``margin``: ``card`` was rectified with that
     much of the photo around it, and centering is measured from the card's own edges."""
     centering = measure_centering(card, visible=visible, margin=margin)
-
-    def axis(measured: bool, share: float, sides: set[str]) -> tuple[float, float | None]:
-        if measured:
-            return centering_grade(0.5 + (share - 0.5) * CENTERING_TRUST, 0.5), round(share, 4)
-        return (HIDDEN_AXIS_GRADE if sides & centering.hidden else 10.0), None
-
-    lr_grade, lr = axis(centering.lr_measured, centering.left_share, {"left", "right"})
-    tb_grade, tb = axis(centering.tb_measured, centering.top_share, {"top", "bottom"})
+    lr_share = centering.left_share if centering.lr_measured else None
+    tb_share = centering.top_share if centering.tb_measured else None
+    lr_hidden, tb_hidden = bool({"left", "right"} & centering.hidden), bool({"top", "bottom"} & centering.hidden)
     # the network estimates subgrades that lie on the rubric's half steps: an estimate goes to the
     # nearest step (the rubric's rounding down is for its damage scores, and would cost a quarter
     # grade on average here)
-    g = overall_grade(min(lr_grade, tb_grade), *(round(float(v) * 2) / 2 for v in subgrades))
+    g = overall_grade(
+        centering_subgrade(lr_share, tb_share, lr_hidden=lr_hidden, tb_hidden=tb_hidden),
+        *(round(float(v) * 2) / 2 for v in subgrades),
+    )
+    lr = round(lr_share, 4) if lr_share is not None else None
+    tb = round(tb_share, 4) if tb_share is not None else None
     measured_any = lr is not None or tb is not None or bool(centering.hidden)
     return CardGrade(
         g.centering,
