@@ -200,14 +200,19 @@ def measure_centering(
     return Centering(left, right, top, bottom, hidden=hidden)
 
 
+def grid_pixels(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A coarse (rows, cols) grid over the card (``models.rectify.visibility``) at ``height`` x
+    ``width`` pixels, each pixel taking its cell's value."""
+    rows = np.minimum(np.arange(height) * grid.shape[0] // height, grid.shape[0] - 1)
+    cols = np.minimum(np.arange(width) * grid.shape[1] // width, grid.shape[1] - 1)
+    result: np.ndarray = grid[rows][:, cols]
+    return result
+
+
 def _usable_lines(visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The rows and columns read (through the middle 60% of the card, every 7 px) and, per side,
     which of them show the card itself across the side's outer fifth."""
-    seen = np.ones((HEIGHT, WIDTH), bool)
-    if visible is not None:
-        rows_of = np.minimum(np.arange(HEIGHT) * visible.shape[0] // HEIGHT, visible.shape[0] - 1)
-        cols_of = np.minimum(np.arange(WIDTH) * visible.shape[1] // WIDTH, visible.shape[1] - 1)
-        seen = visible[rows_of][:, cols_of]
+    seen = np.ones((HEIGHT, WIDTH), bool) if visible is None else grid_pixels(visible, HEIGHT, WIDTH)
     rows_ix = np.arange(int(HEIGHT * 0.2), int(HEIGHT * 0.8), 7)
     cols_ix = np.arange(int(WIDTH * 0.2), int(WIDTH * 0.8), 7)
     outer_w, outer_h = WIDTH // 5, HEIGHT // 5

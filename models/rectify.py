@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from models.centering import HEIGHT, WIDTH
+from models.centering import HEIGHT, WIDTH, grid_pixels
 
 
 def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -170,10 +170,14 @@ def mask_covered(card: Image.Image, seen: np.ndarray) -> Image.Image:
     if seen.all():
         return card
     pixels = np.asarray(card.convert("RGB")).copy()
-    h, w = pixels.shape[:2]
-    rows = np.minimum(np.arange(h) * seen.shape[0] // h, seen.shape[0] - 1)
-    cols = np.minimum(np.arange(w) * seen.shape[1] // w, seen.shape[1] - 1)
-    covered = ~seen[rows][:, cols]
+    covered = ~grid_pixels(seen, *pixels.shape[:2])
     fill = pixels[~covered].mean(axis=0) if (~covered).any() else np.full(3, 128.0)
     pixels[covered] = fill.astype(np.uint8)
     return Image.fromarray(pixels)
+
+
+def shown_card(card: Image.Image, quad: np.ndarray, over: list[np.ndarray], image_size: tuple[int, int]) -> Image.Image:
+    """A card rectified from ``quad`` as its identifier and text reader see it: what the outlines
+    ``over`` it (``stacking``) cover, and what lies off the photo, painted out (``card`` itself
+    when nothing is)."""
+    return mask_covered(card, visibility(quad, over, image_size))

@@ -30,7 +30,7 @@ from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
-from models.rectify import mask_covered, rectify_card, stacking, unpad, visibility
+from models.rectify import rectify_card, shown_card, stacking, unpad, visibility
 from models.refine import edge_gradients, refine_corners
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -258,10 +258,7 @@ class ScanEngine:
         # (only what surely lies over a card is painted out: a pair in unknown order keeps both)
         over, unsure = stacking(rgb, quads)
         size = (image.width, image.height)
-        shown = [
-            mask_covered(c, visibility(q, [quads[j] for j in over[i]], size))
-            for i, (c, q) in enumerate(zip(crops, quads, strict=True))
-        ]
+        shown = [shown_card(crops[i], quads[i], [quads[j] for j in over[i]], size) for i in range(len(quads))]
         upright = np.stack([identifier_input(c) for c in shown])
         ident_batch = np.concatenate([upright, upright[:, :, ::-1, ::-1]])  # and each card half a turn round
         grade_batch = np.stack([grader_input(c) for c in crops])

@@ -54,7 +54,7 @@ def upright(quad: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def photo_crops(engine: Any, rgb: np.ndarray, labels: list[dict[str, Any]]) -> list[Crop]:
     """The detector's cards in one photo paired with their labels (IoU >= 0.5, as the scan's
     evaluation pairs them), each cut as the scan cuts it."""
-    from models.rectify import mask_covered, stacking, visibility
+    from models.rectify import shown_card, stacking
     from models.scan import covered_shares, portrait_corners
     from pipelines.evaluate_scan import pair_with_labels
 
@@ -72,9 +72,8 @@ def photo_crops(engine: Any, rgb: np.ndarray, labels: list[dict[str, Any]]) -> l
     for i, label in pairs:
         quad = upright(quads[i], np.asarray(label["corners"], float))
         image = rectify_card(rgb, quad, size=CROP_SIZE)
-        seen = visibility(quad, [quads[j] for j in over[i]], size)
-        shown = mask_covered(image, seen) if not seen.all() else None
-        crops.append(Crop(image, label, quad, detections[i].score, covered[i], shown))
+        shown = shown_card(image, quad, [quads[j] for j in over[i]], size)
+        crops.append(Crop(image, label, quad, detections[i].score, covered[i], shown if shown is not image else None))
     return crops
 
 
