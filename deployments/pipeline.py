@@ -59,10 +59,11 @@ class ScanPipeline:
         catalog_dir: str,
         fusion: str | None = None,
         corners: Any = None,
+        index: str | None = None,
     ) -> None:
         from serve_app.services.scanner import load_matcher
 
-        matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None)
+        matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None, Path(index) if index else None)
         self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr, corners), matcher)
 
     async def scan(self, data: bytes) -> ScanPayload:

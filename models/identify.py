@@ -10,7 +10,7 @@ unit vectors) once the index is large; an exact matrix product below ``EXACT_LIM
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class Identification:
     neighbours: list[tuple[str, float]]  # (card id, cosine similarity), best first
     finish: str
     finish_confidence: float
+    # the unit embedding itself (float16): the fusion compares it with the reference faces of the
+    # cards the text names, which need not be among the nearest neighbours of the whole catalog
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def providers_for(device: str) -> list[str]:
@@ -153,6 +156,6 @@ class CardIdentifier:
             return []
         embeddings, finishes = self.run(batch)
         return [
-            Identification(neighbours, FINISH_CLASSES[int(f.argmax())], float(f.max()))
-            for neighbours, f in zip(self.search(embeddings, k), finishes, strict=True)
+            Identification(neighbours, FINISH_CLASSES[int(f.argmax())], float(f.max()), e.astype(np.float16))
+            for neighbours, f, e in zip(self.search(embeddings, k), finishes, embeddings, strict=True)
         ]

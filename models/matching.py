@@ -17,6 +17,7 @@ and shipped in ``models/fusion/fusion.json``; the defaults below are hand-set fa
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections import defaultdict
@@ -33,7 +34,21 @@ from pipelines.catalog_sources import Catalog, collector_key, normalize_name
 
 EMBEDDING_SURE = 0.15  # a neighbour this far above the neighbourhood's median is the art recognised
 NAME_SURE = 0.85  # an OCR'd name this close to a card's name names it
-FEATURES = ("embedding", "embedding_first", "name", "name_exact", "number", "total", "set_code")
+FEATURES = (
+    "embedding",
+    "embedding_first",
+    "name",
+    "name_exact",
+    "number",
+    "total",
+    "set_code",
+    "art_among_name",
+    "name_prefix",
+)
+# a name line read this long that matches no catalog name may be the start of one, the rest under
+# another card of a fan (``Exeggc`` of Exeggcute, ``Take th`` of Take the Upper Hand)
+PREFIX_MIN = 5
+PREFIX_NAMES = 40
 
 
 def agreeing(evidence: np.ndarray) -> bool:
@@ -57,6 +72,8 @@ class Fusion:
             "number": 4.0,
             "total": 2.0,
             "set_code": 1.5,
+            "art_among_name": 0.0,
+            "name_prefix": 0.0,
         }
     )
     null_bias: float = 0.0
@@ -169,8 +186,25 @@ def parse_collector(text: str) -> dict[str, Any]:
     return found
 
 
+@dataclass(frozen=True)
+class ReferenceFaces:
+    """The identifier's index: one unit embedding of each card's reference face (``index.npz``)."""
+
+    ids: list[str]
+    vectors: np.ndarray  # (cards, dim) float32, unit rows
+
+    @classmethod
+    def load(cls, path: Path) -> ReferenceFaces:
+        data = np.load(path)
+        vectors = data["vectors"].astype(np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        return cls([str(i) for i in data["ids"]], vectors)
+
+
 class CatalogMatcher:
-    def __init__(self, catalogs: Sequence[Catalog], fusion: Fusion | None = None) -> None:
+    def __init__(
+        self, catalogs: Sequence[Catalog], fusion: Fusion | None = None, references: ReferenceFaces | None = None
+    ) -> None:
         self.fusion = fusion or Fusion()
         self.cards: list[CatalogCard] = []
         self.keys: list[str] = []  # each card's collector key (012 -> 12, MST095 -> MST95)
@@ -206,6 +240,13 @@ class CatalogMatcher:
                     self.set_codes[entry.set_code].add(card.set_id)
         self.by_name = dict(by_name)
         self.names = list(self.by_name)
+        self.sorted_names = sorted(self.names)
+        # each catalog card's row among the reference faces (cards without one are left out)
+        self.reference_rows: dict[int, int] = {}
+        self.reference_vectors = np.zeros((0, 0), np.float32)
+        if references is not None:
+            self.reference_rows = {self.by_id[c]: row for row, c in enumerate(references.ids) if c in self.by_id}
+            self.reference_vectors = references.vectors
 
     def __len__(self) -> int:
         return len(self.cards)
@@ -222,10 +263,38 @@ class CatalogMatcher:
         best = process.extractOne(name, self.names, scorer=fuzz.ratio)
         return float(best[1]) / 100 if best else 0.0
 
+    def names_starting(self, prefix: str) -> list[str]:
+        """Catalog names (normalised) that begin with ``prefix``, at most ``PREFIX_NAMES``."""
+        start = bisect.bisect_left(self.sorted_names, prefix)
+        out = []
+        for name in self.sorted_names[start : start + PREFIX_NAMES]:
+            if not name.startswith(prefix):
+                break
+            out.append(name)
+        return out
+
+    def art_among(self, embedding: np.ndarray, indices: Sequence[int]) -> tuple[int, float] | None:
+        """Which of these cards (catalog indices) the art looks most like, by how much (cosine)
+        over the next: the art chooses among the printings of the name read even when the card is
+        too covered for the whole catalog's nearest neighbours to hold it. None: fewer than two
+        of them have a reference face."""
+        rows = [(i, self.reference_rows[i]) for i in indices if i in self.reference_rows]
+        if len(rows) < 2:
+            return None
+        sims = self.reference_vectors[[r for _, r in rows]] @ np.asarray(embedding, np.float32)
+        first, second = np.argsort(-sims)[:2]
+        return rows[int(first)][0], float(sims[first] - sims[second])
+
     def evidence(
-        self, neighbours: Sequence[tuple[str, float]], name_text: str = "", collector_text: str = ""
+        self,
+        neighbours: Sequence[tuple[str, float]],
+        name_text: str = "",
+        collector_text: str = "",
+        vector: np.ndarray | None = None,
     ) -> tuple[list[int], np.ndarray]:
-        """The candidate cards (indices) for one reading and their features (rows, ``FEATURES``)."""
+        """The candidate cards (indices) for one reading and their features (rows, ``FEATURES``).
+        With the reading's embedding ``vector`` (and reference faces), the card of the name read whose face
+        the art resembles most gets its lead over the next (``art_among_name``)."""
         name = parse_name(name_text)
         collector = parse_collector(collector_text)
         # the embedding's evidence is how far a neighbour stands above the neighbourhood (the median of
@@ -240,6 +309,13 @@ class CatalogMatcher:
                 for index in self.by_name[matched][:400]:
                     name_scores[index] = max(name_scores.get(index, 0.0), score / 100)
             pool |= set(name_scores)
+        # no catalog name read: the line may be the start of one whose end another card covers
+        prefix_scores: dict[int, float] = {}
+        if len(name) >= PREFIX_MIN and max(name_scores.values(), default=0.0) < NAME_SURE:
+            for full in self.names_starting(name):
+                for index in self.by_name[full][:400]:
+                    prefix_scores[index] = max(prefix_scores.get(index, 0.0), len(name) / len(full))
+            pool |= set(prefix_scores)
         number = collector.get("number")
         identifier = collector.get("identifier")
         for key in (number, identifier):
@@ -256,12 +332,22 @@ class CatalogMatcher:
             features[row, 4] = float(self.keys[index] in (number, identifier))
             features[row, 5] = float(collector.get("total") is not None and card.printed_total == collector["total"])
             features[row, 6] = float(bool(card.set_code) and card.set_code in collector["tokens"])
+            features[row, 8] = prefix_scores.get(index, 0.0)
+        if vector is not None:
+            named = [index for index in indices if name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores]
+            if chosen := self.art_among(vector, named):
+                features[indices.index(chosen[0]), 7] = chosen[1]
         return indices, features
 
     def match(
-        self, neighbours: Sequence[tuple[str, float]], name_text: str = "", collector_text: str = "", limit: int = 5
+        self,
+        neighbours: Sequence[tuple[str, float]],
+        name_text: str = "",
+        collector_text: str = "",
+        limit: int = 5,
+        vector: np.ndarray | None = None,
     ) -> Match:
-        indices, features = self.evidence(neighbours, name_text, collector_text)
+        indices, features = self.evidence(neighbours, name_text, collector_text, vector)
         if not indices:
             return Match([], "POOR")
         probs = self.fusion.confidences(features)

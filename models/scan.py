@@ -148,6 +148,7 @@ class ScannedCard:
     ocr: dict[str, Any]
     embedding: list[tuple[str, float]]  # the index's nearest reference faces, before fusion (the API shows 3)
     crop: Image.Image = field(repr=False)
+    vector: np.ndarray | None = field(default=None, repr=False)  # the embedding itself (fusion refits keep it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,7 +315,7 @@ class ScanEngine:
         covered = covered_shares(quads, over=[a + b for a, b in zip(over, unsure, strict=True)])
         for i, detection in enumerate(detections):
             identity, text = identities[i], texts[i]
-            match = self.matcher.match(identity.neighbours, text.name, text.collector)
+            match = self.matcher.match(identity.neighbours, text.name, text.collector, vector=identity.embedding)
             if not self.is_card(detection, match):
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
@@ -346,6 +347,7 @@ class ScanEngine:
                     },
                     embedding=identity.neighbours,
                     crop=crops[i],
+                    vector=identity.embedding,
                 )
             )
         cards = drop_duplicates(cards)
@@ -439,8 +441,16 @@ def overlay(image: Image.Image, cards: Sequence[ScannedCard], *, max_side: int =
 
 
 def crop_jpeg(card: ScannedCard, *, size: tuple[int, int] = (WIDTH // 2, HEIGHT // 2)) -> bytes:
+    """The card's rectified crop as a JPEG at ``size``. Halving (the default) averages 2x2 pixels
+    (``Image.reduce``): 1.4 ms a card where a Lanczos resize took 8.6, on the scan's answer path."""
+    crop = card.crop
+    factor = crop.width // size[0]
+    if factor > 1 and crop.size == (size[0] * factor, size[1] * factor):
+        crop = crop.reduce(factor)
+    elif crop.size != size:
+        crop = crop.resize(size, Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    card.crop.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=88)
+    crop.save(buffer, "JPEG", quality=88)
     return buffer.getvalue()
 
 
@@ -463,14 +473,19 @@ def decode_photo(data: bytes) -> Image.Image:
 
 
 async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:
+    start = time.perf_counter()
     image = await asyncio.to_thread(decode_photo, data)
+    decoded = time.perf_counter()
     output = await engine.scan(image)
+    scanned = time.perf_counter()
     crops = await asyncio.to_thread(lambda: [crop_jpeg(c) for c in output.cards])
     picture = await asyncio.to_thread(overlay, image, output.cards)
+    timings = {"decode": (decoded - start) * 1000, **output.timings_ms}
+    timings["encode"] = (time.perf_counter() - scanned) * 1000
     result = {
         "width": output.width,
         "height": output.height,
         "cards": [c.to_dict() for c in output.cards],
-        "timings_ms": {k: round(v, 1) for k, v in output.timings_ms.items()},
+        "timings_ms": {k: round(v, 1) for k, v in timings.items()},
     }
     return ScanPayload(result, crops, picture)

@@ -111,6 +111,7 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
         corners.options(**opts(m.corners_gpus)).bind(paths, device=m.device, max_batch=m.max_batch)
         if paths.corners.exists()
         else None,
+        index=str(paths.index),
     )
     return composed
 

@@ -35,6 +35,7 @@ class Reading:
     neighbours: list[tuple[str, float]]
     name: str
     collector: str
+    embedding: list[float] | None = None  # the card's unit embedding (``art_among_name``)
 
 
 async def collect_readings(
@@ -50,7 +51,8 @@ async def collect_readings(
         for i, label in pairs:
             card = output.cards[i]
             neighbours = [(str(k), float(v)) for k, v in card.embedding]
-            readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"]))
+            vector = None if card.vector is None else [round(float(v), 4) for v in card.vector]
+            readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"], vector))
         if progress:
             progress(1)
     return readings
@@ -63,7 +65,10 @@ def save_readings(readings: Sequence[Reading], path: Path) -> None:
 
 def load_readings(path: Path) -> list[Reading]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [Reading(r["truth"], [(k, float(v)) for k, v in r["neighbours"]], r["name"], r["collector"]) for r in rows]
+    return [
+        Reading(r["truth"], [(k, float(v)) for k, v in r["neighbours"]], r["name"], r["collector"], r.get("embedding"))
+        for r in rows
+    ]
 
 
 @dataclass
@@ -75,7 +80,8 @@ class Problem:
 def problems_of(matcher: CatalogMatcher, readings: Sequence[Reading]) -> list[Problem]:
     out = []
     for r in readings:
-        indices, features = matcher.evidence(r.neighbours, r.name, r.collector)
+        embedding = np.asarray(r.embedding, np.float32) if r.embedding is not None else None
+        indices, features = matcher.evidence(r.neighbours, r.name, r.collector, embedding)
         ids = [matcher.cards[i].card_id for i in indices]
         out.append(Problem(features, ids.index(r.truth) if r.truth in ids else -1))
     return out

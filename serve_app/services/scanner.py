@@ -15,13 +15,16 @@ from typing import Any
 from models.scan import ScanEngine, ScanPayload, scan_bytes
 
 
-def load_matcher(catalog_dir: Path, fusion: Path | None = None) -> Any:
-    """The catalog matcher with the fitted fusion weights at ``fusion`` (the shipped ones by default)."""
-    from models.matching import CatalogMatcher, Fusion
+def load_matcher(catalog_dir: Path, fusion: Path | None = None, index: Path | None = None) -> Any:
+    """The catalog matcher with the fitted fusion weights at ``fusion`` and the reference faces at
+    ``index`` (the shipped ones by default)."""
+    from models.matching import CatalogMatcher, Fusion, ReferenceFaces
     from models.scan import ModelPaths
     from pipelines.catalog_sources import load_catalogs
 
-    return CatalogMatcher(load_catalogs(catalog_dir), Fusion.load(fusion or ModelPaths().fusion))
+    index = index or ModelPaths().index
+    references = ReferenceFaces.load(index) if index.exists() else None
+    return CatalogMatcher(load_catalogs(catalog_dir), Fusion.load(fusion or ModelPaths().fusion), references)
 
 
 class LocalScanner:
@@ -42,7 +45,9 @@ class LocalScanner:
         from models.scan import LocalRunners, ModelPaths
 
         paths = ModelPaths.under(self.models_dir)
-        return ScanEngine(LocalRunners(paths, device=self.device), load_matcher(self.catalog_dir, paths.fusion))
+        return ScanEngine(
+            LocalRunners(paths, device=self.device), load_matcher(self.catalog_dir, paths.fusion, paths.index)
+        )
 
     async def scan(self, data: bytes) -> ScanPayload:
         return await scan_bytes(await self.engine(), data)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.matching import CatalogMatcher, Fusion
-from pipelines.catalog_sources import Catalog
+from models.matching import FEATURES, CatalogMatcher, Fusion, ReferenceFaces
+from pipelines.catalog_sources import Catalog, normalize_name
 from pipelines.train.fusion import Reading, fit_fusion, load_readings, save_readings
 
 
@@ -73,7 +73,7 @@ def test_one_weak_candidate_is_not_certain(matcher: CatalogMatcher) -> None:
     match = matcher.match([(card.card_id, 0.31), ("nope-1", 0.3), ("nope-2", 0.3)])
     assert len(match.candidates) == 1
     assert match.candidates[0].confidence < 0.6 and match.tier == "POOR"
-    assert Fusion().confidences(np.zeros((0, 7), np.float32)).shape == (0,)
+    assert Fusion().confidences(np.zeros((0, len(FEATURES)), np.float32)).shape == (0,)
 
 
 def test_cli_scans_labelled_scenes_and_fits(catalogs: list[Catalog], tmp_path: Path) -> None:
@@ -102,3 +102,27 @@ def test_cli_scans_labelled_scenes_and_fits(catalogs: list[Catalog], tmp_path: P
     assert len(kept) >= 5 and {r.truth for r in kept} <= known
     assert any(r.name for r in kept) and all(len(r.neighbours) == 10 for r in kept)
     assert "GOOD at confidence >=" in done.output and "log_loss" in done.output
+
+
+def test_fit_learns_that_the_art_chooses_among_a_names_printings(catalogs: list[Catalog], tmp_path: Path) -> None:
+    """Fanned cards: the name is read, the collector line is not, and the art is too covered for
+    the catalog's nearest neighbours, yet closest to its own face among the printings of its name."""
+    plain = CatalogMatcher(catalogs)
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    faces = ReferenceFaces([c.card_id for c in plain.cards], vectors)
+    shared = [c for c in plain.cards if c.game == "pokemon" and len(plain.by_name[normalize_name(c.name)]) >= 3]
+    readings = []
+    for _ in range(300):
+        card = shared[int(rng.integers(len(shared)))]
+        seen = vectors[plain.by_id[card.card_id]] + rng.normal(0, 0.25, 32).astype(np.float32)
+        seen /= np.linalg.norm(seen)
+        neighbours = [(plain.cards[int(i)].card_id, 0.4) for i in rng.choice(len(plain.cards), 10, replace=False)]
+        readings.append(Reading(card.card_id, neighbours, card.name, "", [float(v) for v in seen]))
+    save_readings(readings, tmp_path / "readings.jsonl")
+    assert load_readings(tmp_path / "readings.jsonl")[0].embedding == pytest.approx(readings[0].embedding)
+    with_art = fit_fusion(CatalogMatcher(catalogs, references=faces), readings, seed=0)
+    without = fit_fusion(plain, readings, seed=0)
+    assert with_art.fusion.weights["art_among_name"] > 1.0
+    assert with_art.fusion.metrics["top1"] > without.fusion.metrics["top1"] + 0.2

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
-from models.matching import CatalogMatcher, parse_collector, parse_name, pick_printing
-from pipelines.catalog_sources import Catalog
+from models.matching import (
+    FEATURES,
+    CatalogMatcher,
+    Fusion,
+    ReferenceFaces,
+    parse_collector,
+    parse_name,
+    pick_printing,
+)
+from pipelines.catalog_sources import Catalog, normalize_name
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +71,35 @@ def test_fab_identifier_and_finish(matcher: CatalogMatcher) -> None:
     finishes = {f for _, f in card.printings}
     for finish in finishes:
         assert pick_printing(card, finish)[1] == finish
+
+
+def test_art_chooses_among_the_printings_of_the_name_read(catalogs: list[Catalog]) -> None:
+    # a fanned card: its name is read, its collector line is covered, and its art is too hidden for
+    # the whole catalog's nearest neighbours to hold it; among the printings of that name, the
+    # art still looks most like its own face
+    plain = CatalogMatcher(catalogs)
+    charmanders = [c for c in plain.cards if c.name == "Charmander"]
+    assert len(charmanders) >= 3
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    faces = ReferenceFaces([c.card_id for c in plain.cards], vectors)
+    tuned = Fusion(weights=Fusion().weights | {"art_among_name": 30.0})
+    matcher = CatalogMatcher(catalogs, tuned, faces)
+    target = charmanders[1]
+    seen = vectors[plain.by_id[target.card_id]] + rng.normal(0, 0.08, 32).astype(np.float32)
+    seen /= np.linalg.norm(seen)
+    neighbours = [(plain.cards[i].card_id, 0.5 - i / 100) for i in range(10)]  # nothing to do with it
+    indices, features = matcher.evidence(neighbours, "Charmander HP70", "", seen)
+    art = features[:, FEATURES.index("art_among_name")]
+    assert np.count_nonzero(art) == 1 and plain.cards[indices[int(np.argmax(art))]].card_id == target.card_id
+    assert matcher.match(neighbours, "Charmander HP70", "", vector=seen).candidates[0].card.card_id == target.card_id
+    # without reference faces, or without the embedding, the feature says nothing
+    _, without_faces = CatalogMatcher(catalogs, tuned).evidence(neighbours, "Charmander HP70", "", seen)
+    _, without_vector = matcher.evidence(neighbours, "Charmander HP70", "")
+    assert not without_faces[:, FEATURES.index("art_among_name")].any()
+    assert not without_vector[:, FEATURES.index("art_among_name")].any()
+    # a name with one printing has nothing to choose among
+    single = next(c for c in plain.cards if len(plain.by_name[normalize_name(c.name)]) == 1)
+    _, alone = matcher.evidence([], single.name, "", vectors[plain.by_id[single.card_id]])
+    assert not alone[:, FEATURES.index("art_among_name")].any()
