@@ -148,6 +148,31 @@ async def accuracy(url: str, headers: dict[str, str], scenes: Path, limit: int) 
     return {"photos": float(len(entries))} | summarise(rows, false_positives, missed)
 
 
+def cpu_reference(runs: int = 15) -> float:
+    """This machine's speed, to compare tables across machines: the median ms of the shipped
+    detector on one fixed 1280x960 photo in this process, one ONNX Runtime thread (the
+    development machines' speed has drifted 1.4-1.7x between sessions, every stage alike)."""
+    import onnxruntime as ort
+    from PIL import Image
+
+    from models.detector import letterbox
+    from models.scan import ModelPaths
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(ModelPaths().detector), options, providers=["CPUExecutionProvider"])
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (960, 1280, 3), dtype=np.uint8))
+    tensor = letterbox(photo, ModelPaths().detector_imgsz)[0][None]
+    feed = {session.get_inputs()[0].name: tensor}
+    session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20, help="photos per latency cell")
@@ -176,6 +201,7 @@ def main() -> None:
         "CARDVAULT_RATE_LIMIT_IP_REFILL_PER_S": "1000000",
         "CARDVAULT_RATE_LIMIT_USER_REFILL_PER_S": "1000000",
     }
+    print(f"CPU reference (detector, 1 thread, fixed photo): {cpu_reference():.1f} ms", flush=True)
     print("preparing data (full catalogs) ...", flush=True)
     prepare(env)
     port = free_port()
@@ -199,7 +225,8 @@ def main() -> None:
         asyncio.run(run())
     finally:
         stop(server)
-    print(f"\nmachine: {os.cpu_count()} CPUs, device {args.device}; user {EMAIL}/{PASSWORD}")
+    print(f"\nCPU reference after the run: {cpu_reference():.1f} ms")
+    print(f"machine: {os.cpu_count()} CPUs, device {args.device}; user {EMAIL}/{PASSWORD}")
 
 
 if __name__ == "__main__":
