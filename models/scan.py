@@ -28,7 +28,15 @@ from models.corners import CornerRefiner, pick_second_looks, refinement, with_se
 from models.detector import CardDetector, Detection, _iou
 from models.grading import CardGrader, combine, grader_input
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
-from models.matching import EMBEDDING_SURE, NAME_SURE, CatalogMatcher, Match, parse_collector, pick_printing
+from models.matching import (
+    EMBEDDING_SURE,
+    NAME_SURE,
+    CatalogMatcher,
+    Match,
+    art_recognised,
+    parse_collector,
+    pick_printing,
+)
 from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import rectify_card, shown_card, stacking, unpad, visibility
 from models.refine import edge_gradients, refine_corners
@@ -366,8 +374,12 @@ def vouched_by_evidence(match: Match) -> bool:
 
 
 def art_names_it(match: Match) -> bool:
-    """Whether the embedding, not only the text, names the match's first candidate."""
-    return bool(match.candidates) and match.candidates[0].evidence.get("embedding", 0.0) >= EMBEDDING_SURE
+    """Whether the embedding, not only the text, names the match's first candidate: among the whole
+    catalog, or among the printings of the name read (``models.matching.art_recognised``)."""
+    if not match.candidates:
+        return False
+    evidence = match.candidates[0].evidence
+    return art_recognised(evidence.get("embedding", 0.0), evidence.get("art_among_name", 0.0))
 
 
 def covered_shares(quads: Sequence[np.ndarray], *, over: Sequence[Sequence[int]] | None = None) -> list[float]:

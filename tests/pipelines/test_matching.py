@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from models.matching import (
+    ART_LEAD_SURE,
+    EMBEDDING_SURE,
     FEATURES,
     CatalogMatcher,
     Fusion,
     ReferenceFaces,
+    agreeing,
     parse_collector,
     parse_name,
     pick_printing,
@@ -103,3 +106,17 @@ def test_art_chooses_among_the_printings_of_the_name_read(catalogs: list[Catalog
     single = next(c for c in plain.cards if len(plain.by_name[normalize_name(c.name)]) == 1)
     _, alone = matcher.evidence([], single.name, "", vectors[plain.by_id[single.card_id]])
     assert not alone[:, FEATURES.index("art_among_name")].any()
+
+
+def test_the_art_among_a_names_printings_counts_as_art_for_good() -> None:
+    def evidence(**values: float) -> np.ndarray:
+        row = np.zeros(len(FEATURES), np.float32)
+        for key, value in values.items():
+            row[FEATURES.index(key)] = value
+        return row
+
+    assert agreeing(evidence(name=0.95, art_among_name=ART_LEAD_SURE))
+    assert not agreeing(evidence(name=0.95, art_among_name=ART_LEAD_SURE - 0.01))
+    assert not agreeing(evidence(name=0.6, name_prefix=0.6, art_among_name=0.4))  # a name read only in part
+    assert agreeing(evidence(name=0.6, name_prefix=0.6, art_among_name=0.4, number=1.0))
+    assert agreeing(evidence(embedding=EMBEDDING_SURE, number=1.0)) and not agreeing(evidence(name=1.0))
