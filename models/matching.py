@@ -139,6 +139,8 @@ class Fusion:
 
 NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
 CODE_NUMBER = re.compile(r"\b([A-Z]{2,4})\s?(\d{2,3})\b")
+# a FaB identifier whose set code ends in O or I read as a digit (``BV0027`` for BVO027, ``KS1045``)
+CONFUSED_CODE = re.compile(r"\b([A-Z]{2})([01])(\d{3})\b")
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ def parse_collector(text: str) -> dict[str, Any]:
             found["total"] = int(total)
     if m := CODE_NUMBER.search(upper):
         found["identifier"] = collector_key(f"{m[1]}{m[2]}")  # MST095 is looked up as MST95
+    elif m := CONFUSED_CODE.search(upper):
+        found["identifier"] = collector_key(f"{m[1]}{'O' if m[2] == '0' else 'I'}{m[3]}")
     found["tokens"] = set(re.findall(r"[A-Z][A-Z0-9]{1,4}", upper))
     return found
 

@@ -35,6 +35,9 @@ def test_parsing_what_ocr_reads() -> None:
     assert parse_collector("MST131 R")["identifier"] == "MST131"
     assert parse_collector("AOJi Maiko MST095 C")["identifier"] == "MST95"
     assert parse_collector("")["tokens"] == set()
+    # a set code's O or I read as a digit (BVO, EVO, KSI, RHI ... end in one)
+    assert parse_collector("Ksenia Belova BV0027")["identifier"] == "BVO27"
+    assert parse_collector("KS1045 C")["identifier"] == "KSI45"
 
 
 def test_name_and_collector_line_identify_a_card_without_its_art(matcher: CatalogMatcher) -> None:
