@@ -10,7 +10,15 @@ import pytest
 
 from models.matching import FEATURES, CatalogMatcher, Fusion, ReferenceFaces
 from pipelines.catalog_sources import Catalog, normalize_name
-from pipelines.train.fusion import Reading, fit_fusion, load_readings, save_readings
+from pipelines.train.fusion import (
+    Problem,
+    Reading,
+    fit_fusion,
+    good_threshold,
+    load_readings,
+    outcomes,
+    save_readings,
+)
 
 
 def _garble(text: str, rng: random.Random, rate: float) -> str:
@@ -126,3 +134,18 @@ def test_fit_learns_that_the_art_chooses_among_a_names_printings(catalogs: list[
     without = fit_fusion(plain, readings, seed=0)
     assert with_art.fusion.weights["art_among_name"] > 1.0
     assert with_art.fusion.metrics["top1"] > without.fusion.metrics["top1"] + 0.2
+
+
+def test_good_is_never_less_sure_than_fair() -> None:
+    """Agreeing top candidates that are always right, from confidence 0.5 up: the GOOD threshold
+    stops at FAIR's rather than at the least sure of them."""
+    fusion = Fusion(weights=dict.fromkeys(FEATURES, 0.0) | {"total": 1.0}, null_bias=0.0)
+    problems = []
+    for z in np.linspace(0.7, 2.9, 23):  # confidence e^z / (e^z + 2): 0.50 .. 0.90
+        row = np.zeros(len(FEATURES), np.float32)
+        row[FEATURES.index("name")], row[FEATURES.index("number")], row[FEATURES.index("total")] = 0.9, 1.0, z
+        problems.append(Problem(np.stack([row, np.zeros_like(row)]), 0))
+    confidence, correct, agree, _ = outcomes(fusion, problems)
+    assert agree.all() and correct.all() and confidence.min() < 0.55 < fusion.fair_at < confidence.max()
+    threshold = good_threshold(fusion, problems)
+    assert fusion.fair_at <= threshold == confidence[confidence >= fusion.fair_at].min()
