@@ -18,12 +18,11 @@ from ray import serve
 
 from models.corners import CANVAS_H, CANVAS_W, CornerRefiner
 from models.detector import CardDetector, Detection
-from models.grading import INPUT_H as GRADER_H
-from models.grading import INPUT_W as GRADER_W
 from models.grading import CardGrader
 from models.identify import INPUT_H, INPUT_W, CardIdentifier, Identification, providers_for
 from models.ocr import TextLine
 from models.scan import ModelPaths
+from models.wear import SCALE_H, SCALE_W
 
 BATCH_WAIT_S = 0.004
 
@@ -93,13 +92,13 @@ class IdentifierDeployment:
 @serve.deployment(name="CardGrader", graceful_shutdown_timeout_s=5, max_ongoing_requests=64)
 class GraderDeployment:
     def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
-        self.grader = CardGrader(paths.grader, device=device, threads=side_threads(device))
+        self.grader = CardGrader(paths.grader, wear=paths.wear, device=device, threads=side_threads(device))
         self.grade.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
-        self.grader.subgrades(np.zeros((2, 3, GRADER_H, GRADER_W), np.float32))
+        self.grader.grade(np.zeros((2, SCALE_H, SCALE_W, 3), np.uint8))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
     async def grade(self, batches: list[np.ndarray]) -> list[np.ndarray]:
-        result: list[np.ndarray] = _split(batches, self.grader.subgrades(np.concatenate(batches)))
+        result: list[np.ndarray] = _split(batches, self.grader.grade(np.concatenate(batches)))
         return result
 
 

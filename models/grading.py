@@ -1,5 +1,7 @@
-"""Grade a rectified card: corners, edges and surface from the grader network, centering from
-the geometry of the printed frame (``models.centering``), then the rubric's overall grade."""
+"""Grade a rectified card: corners, edges and surface from the grader network, the corners and
+edges read again patch by patch at full crop resolution by the wear network (``models.wear``)
+where it is shipped, centering from the geometry of the printed frame (``models.centering``), then
+the rubric's overall grade."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from models.centering import measure_centering
+from models.centering import grid_pixels, measure_centering
 from models.identify import providers_for
+from models.wear import CORNERS, EDGE_STRETCHES, EDGES, SCALE_H, SCALE_W, WearNet, patches, scaled
 from pipelines.render.condition import centering_grade, overall_grade
 
 INPUT_W, INPUT_H = 192, 268
@@ -29,6 +32,45 @@ def grader_input(card: Image.Image) -> np.ndarray:
     """A rectified card as the grader's (3, H, W) float input in [0, 1]."""
     result: np.ndarray = grader_pixels(card).astype(np.float32) / 255
     return result
+
+
+def grading_input(card: Image.Image) -> np.ndarray:
+    """What the scan hands :meth:`CardGrader.grade` for one card: the rectified card at the
+    scan-crop scale, (440, 315, 3) uint8 (the grader network's input and the wear network's
+    patches are both cut from it)."""
+    return scaled(card)
+
+
+# columns of CardGrader.grade's rows: the grader network's corners, edges, surface, then the wear
+# network's damage of each corner (TL, TR, BR, BL) and each edge (top, right, bottom, left), NaN
+# without a wear network
+NETWORK = slice(0, 3)
+CORNER_DAMAGE = slice(3, 3 + len(CORNERS))
+EDGE_DAMAGE = slice(CORNER_DAMAGE.stop, CORNER_DAMAGE.stop + len(EDGES))
+GRADE_COLUMNS = EDGE_DAMAGE.stop
+SEEN = 0.9  # a corner or edge patch with at least this share of it showing the card is read
+
+
+def half_turn(row: np.ndarray) -> np.ndarray:
+    """A grade row of the card turned half round: its corners and edges two places on."""
+    out = row.copy()
+    out[CORNER_DAMAGE] = np.roll(row[CORNER_DAMAGE], 2)
+    out[EDGE_DAMAGE] = np.roll(row[EDGE_DAMAGE], 2)
+    return out
+
+
+def patches_seen(visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Which corners (4) and edges (4) of a card the photo shows, from its visibility grid
+    (``models.rectify.visibility``): a corner whose patch, an edge all of whose patches show the
+    card at least ``SEEN``."""
+    if visible is None:
+        return np.ones(len(CORNERS), bool), np.ones(len(EDGES), bool)
+    mask = grid_pixels(visible, SCALE_H, SCALE_W).astype(np.float32)[..., None]
+    cut = patches(mask)
+    shown = cut.reshape(len(cut), -1).mean(axis=1) >= SEEN
+    corners = shown[: len(CORNERS)]
+    edges = shown[len(CORNERS) :].reshape(len(EDGES), EDGE_STRETCHES).all(axis=1)
+    return corners, edges
 
 
 @dataclass(frozen=True)
@@ -85,6 +127,16 @@ def combine(
     told apart from the border) is not penalised. ``margin``: ``card`` was rectified with that
     much of the photo around it, and centering is measured from the card's own edges."""
     centering = measure_centering(card, visible=visible, margin=margin)
+    estimates = [float(v) for v in np.asarray(subgrades, np.float32)[NETWORK]]
+    if len(subgrades) >= GRADE_COLUMNS and not np.isnan(subgrades[CORNER_DAMAGE]).any():
+        # the wear network read each corner and edge at full resolution: the worst one the photo
+        # shows sets the subgrade, as the rubric's worst corner or edge does (one all hidden keeps
+        # the grader network's estimate)
+        corners_seen, edges_seen = patches_seen(visible)
+        if corners_seen.any():
+            estimates[0] = 10 - 8 * float(np.max(subgrades[CORNER_DAMAGE][corners_seen]))
+        if edges_seen.any():
+            estimates[1] = 10 - 8 * float(np.max(subgrades[EDGE_DAMAGE][edges_seen]))
     lr_share = centering.left_share if centering.lr_measured else None
     tb_share = centering.top_share if centering.tb_measured else None
     lr_hidden, tb_hidden = bool({"left", "right"} & centering.hidden), bool({"top", "bottom"} & centering.hidden)
@@ -93,7 +145,7 @@ def combine(
     # grade on average here)
     g = overall_grade(
         centering_subgrade(lr_share, tb_share, lr_hidden=lr_hidden, tb_hidden=tb_hidden),
-        *(round(float(v) * 2) / 2 for v in subgrades),
+        *(round(v * 2) / 2 for v in estimates),
     )
     lr = round(lr_share, 4) if lr_share is not None else None
     tb = round(tb_share, 4) if tb_share is not None else None
@@ -112,11 +164,25 @@ def combine(
 
 
 class CardGrader:
-    def __init__(self, onnx: Path, *, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, onnx: Path, *, wear: Path | None = None, device: str = "auto", threads: int = 0) -> None:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(onnx), options, providers=providers_for(device))
+        self.wear = WearNet(wear, device=device, threads=threads) if wear is not None and wear.exists() else None
+
+    def grade(self, cards: np.ndarray) -> np.ndarray:
+        """(N, 440, 315, 3) uint8 from :func:`grading_input` to (N, ``GRADE_COLUMNS``) rows: the
+        grader network's corners, edges and surface (1-10), then the wear network's damage of each
+        corner and edge (0-1; NaN without one)."""
+        out = np.full((len(cards), GRADE_COLUMNS), np.nan, np.float32)
+        if not len(cards):
+            return out
+        batch = np.stack([grader_input(Image.fromarray(c)) for c in cards])
+        out[:, NETWORK] = self.subgrades(batch)
+        if self.wear is not None:
+            out[:, CORNER_DAMAGE], out[:, EDGE_DAMAGE] = self.wear.damage(cards)
+        return out
 
     def subgrades(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) from :func:`grader_input` to (N, 3): corners, edges, surface in [1, 10]."""

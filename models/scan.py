@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, pick_second_looks, refinement, with_second_looks
 from models.detector import CardDetector, Detection, _iou
-from models.grading import CardGrader, combine, grader_input
+from models.grading import CardGrader, combine, grading_input, half_turn
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import (
     EMBEDDING_SURE,
@@ -76,6 +76,7 @@ def _layout(folder: Path) -> dict[str, Path]:
         "grader": folder / "grader" / "grader.onnx",
         "fusion": folder / "fusion" / "fusion.json",
         "corners": folder / "corners" / "corners.onnx",
+        "wear": folder / "wear" / "wear.onnx",
     }
 
 
@@ -90,6 +91,7 @@ class ModelPaths:
     grader: Path = _SHIPPED["grader"]
     fusion: Path = _SHIPPED["fusion"]
     corners: Path = _SHIPPED["corners"]
+    wear: Path = _SHIPPED["wear"]  # optional: without it the grader network alone grades corners and edges
     detector_imgsz: int = 416
 
     @classmethod
@@ -97,7 +99,13 @@ class ModelPaths:
         """The models under ``folder`` (default: the ones shipped here)."""
         paths = _layout(folder or MODELS_DIR)
         return cls(
-            paths["detector"], paths["identifier"], paths["index"], paths["grader"], paths["fusion"], paths["corners"]
+            paths["detector"],
+            paths["identifier"],
+            paths["index"],
+            paths["grader"],
+            paths["fusion"],
+            paths["corners"],
+            paths["wear"],
         )
 
 
@@ -107,7 +115,7 @@ class LocalRunners:
     def __init__(self, paths: ModelPaths = ModelPaths(), *, device: str = "auto", threads: int = 0) -> None:
         self.detector = CardDetector(paths.detector, imgsz=paths.detector_imgsz)
         self.identifier = CardIdentifier(paths.identifier, paths.index, device=device, threads=threads)
-        self.grader = CardGrader(paths.grader, device=device, threads=threads)
+        self.grader = CardGrader(paths.grader, wear=paths.wear, device=device, threads=threads)
         self.ocr = CardOCR(device=device, threads=threads)
         self.corner_net = (
             CornerRefiner(paths.corners, providers=providers_for(device), threads=threads)
@@ -122,7 +130,7 @@ class LocalRunners:
         return await asyncio.to_thread(self.identifier.identify, batch)
 
     async def grade(self, batch: np.ndarray) -> np.ndarray:
-        return await asyncio.to_thread(self.grader.subgrades, batch)
+        return await asyncio.to_thread(self.grader.grade, batch)
 
     async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]:
         return await asyncio.to_thread(self.ocr.read_strips, crops)
@@ -270,7 +278,7 @@ class ScanEngine:
         shown = [shown_card(crops[i], quads[i], [quads[j] for j in over[i]], size) for i in range(len(quads))]
         upright = np.stack([identifier_input(c) for c in shown])
         ident_batch = np.concatenate([upright, upright[:, :, ::-1, ::-1]])  # and each card half a turn round
-        grade_batch = np.stack([grader_input(c) for c in crops])
+        grade_batch = np.stack([grading_input(c) for c in crops])
         lines = [s for c in shown for s in strips(np.asarray(c))]  # name and collector strips of each card
         timings["rectify"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
@@ -315,6 +323,7 @@ class ScanEngine:
                     turn = i in by_art
                 if turn:
                     crops[i], identities[i], texts[i] = flipped[i], identities[n + i], text
+                    subgrades[i] = half_turn(subgrades[i])
                     padded[i] = padded[i].rotate(180)
                     quads[i] = np.roll(quads[i], 2, axis=0)
             timings["reread"] = (time.perf_counter() - t) * 1000
