@@ -244,3 +244,32 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
         "seconds": seconds,
         "config": {k: str(v) for k, v in asdict(config).items()},
     }
+
+
+def write_card(result: dict[str, Any], destination: Path, command: str) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
+    card = destination / "wear.md"
+    config, m = result["config"], result["metrics"]
+    rows = "\n".join(
+        f"| {name} | {int(m[f'{name}_cards'])} | {m[f'{name}_within_1']:.3f} "
+        f"| {m[f'{name}_within_1_best_constant']:.3f} | {m[f'{name}_mae']:.2f} | {m[f'{name}_patch_r']:.3f} |"
+        for name in ("corners", "edges")
+    )
+    card.write_text(f"""# Wear network (each corner's and edge's damage)
+
+- Architecture: a small CNN (five 3x3 convolution blocks, stride-2 stem, global pooling, two sigmoid
+  outputs: corner damage, edge damage on the rubric's 0-1 scale); input 64x64 RGB patches of the
+  rectified card at the scan-crop scale (315x440): each corner turned top left, two stretches of
+  each edge turned to run along the top (`models/wear.py`).
+- Data: {int(m["training_patches"])} labelled patches of the scan-crop sets {config["crops"]} (`cardvault dataset
+  crops`: cards of training-split scenes cut out by the shipped detector and corner network),
+  corners out of the photo and the edges of cards partly hidden left out.
+- Training command: `{command}`; {result["seconds"] / 60:.1f} minutes on this CPU; loss per epoch {result["loss"]}.
+- Measured on the held-out crops `{config["heldout"]}`, per card, as the scan uses it (the worst
+  corner shown and the worst edge of a card in full view, to the nearest half step):
+
+| subgrade | cards | within 1 of the rubric | the best constant | MAE | patch r |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{rows}
+""")
+    return card

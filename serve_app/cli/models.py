@@ -547,6 +547,41 @@ def dataset_crops(
     console.print(f"[green]{counts['crops']} cards from {counts['photos']} photos -> {out}[/green]")
 
 
+@train_app.command("wear")
+def train_wear_command(
+    crops: Annotated[
+        list[Path], typer.Option(help="scan-crop sets of training-split scenes (cardvault dataset crops; repeat)")
+    ],
+    heldout: Annotated[Path, typer.Option(help="a scan-crop set of held-out scenes to measure on")],
+    out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/wear"),
+    epochs: int = 6,
+    seed: int = 0,
+    lr: float = 3e-3,
+    ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/wear")] = False,
+) -> None:
+    """Train the wear network (each corner's and edge's damage from full-resolution patches of scan
+    crops), measure it per card on held-out crops, and export it to ONNX."""
+    import json
+    import shutil
+    import sys
+
+    from pipelines.train.wear import WearConfig, train_wear, write_card
+
+    for folder in (*crops, heldout):
+        if not (folder / "manifest.jsonl").exists():
+            raise typer.BadParameter(f"{folder} is not a scan-crop set (cardvault dataset crops --out {folder})")
+    with console.status("training the wear network"):
+        result = train_wear(WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr))
+    (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
+    console.print(f"[green]{result['onnx']}: loss {result['loss']}; held-out {result['metrics']}[/green]")
+    if ship:
+        models = MODELS_DIR / "wear"
+        models.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result["onnx"], models / "wear.onnx")
+        card = write_card(result, models, command="cardvault " + " ".join(sys.argv[1:]))
+        console.print(f"[green]shipped {models / 'wear.onnx'} with {card}[/green]")
+
+
 @train_app.command("grader")
 def train_grader_command(
     out: Annotated[Path, typer.Option(help="where the weights and ONNX go")] = Path("runs/grader"),

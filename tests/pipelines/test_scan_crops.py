@@ -175,3 +175,19 @@ def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path:
     np.testing.assert_allclose(exported, reference, atol=1e-5)
     corners, edges = WearNet(Path(result["onnx"])).damage(np.zeros((2, 440, 315, 3), np.uint8))
     assert corners.shape == edges.shape == (2, 4) and ((corners >= 0) & (corners <= 1)).all()
+
+
+def test_wear_cli_refuses_a_folder_that_is_no_crop_set_and_trains_on_one(crop_set: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from serve_app.cli import app
+
+    refused = CliRunner().invoke(app, ["train", "wear", "--crops", str(tmp_path), "--heldout", str(crop_set)])
+    assert refused.exit_code != 0 and "not a scan-crop set" in refused.output
+    out = tmp_path / "wear"
+    result = CliRunner().invoke(
+        app,
+        ["train", "wear", "--crops", str(crop_set), "--heldout", str(crop_set), "--out", str(out), "--epochs", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "wear.onnx").exists() and "corners_within_1" in (out / "metrics.json").read_text()
