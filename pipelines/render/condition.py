@@ -75,7 +75,7 @@ class Grades:
     condition: str
 
 
-def _half_down(value: float) -> float:
+def half_step_down(value: float) -> float:
     return max(1.0, math.floor(value * 2 + 1e-9) / 2)
 
 
@@ -95,17 +95,17 @@ def grade(p: ConditionParams) -> Grades:
     )
     edge = max(min(1.0, 0.6 * w + 0.6 * c) for w, c in zip(p.edge_whitening, p.edge_chipping, strict=True))
     surface_damage = min(1.0, 0.35 * p.scratches + 0.9 * p.creases + 0.6 * p.stains + 0.3 * p.print_lines)
-    corners = _half_down(10 - 8 * corner)
-    edges = _half_down(10 - 8 * edge)
-    surface = _half_down(10 - 9 * surface_damage)
+    corners = half_step_down(10 - 8 * corner)
+    edges = half_step_down(10 - 8 * edge)
+    surface = half_step_down(10 - 9 * surface_damage)
     return overall_grade(centering, corners, edges, surface)
 
 
 def overall_grade(centering: float, corners: float, edges: float, surface: float) -> Grades:
     """The overall grade and TCG condition from the four subgrades (each snapped to half steps)."""
-    centering, corners, edges, surface = (_half_down(min(10.0, g)) for g in (centering, corners, edges, surface))
+    centering, corners, edges, surface = (half_step_down(min(10.0, g)) for g in (centering, corners, edges, surface))
     subgrades = (centering, corners, edges, surface)
-    overall = min(_half_down(sum(subgrades) / 4), min(subgrades) + 0.5, centering + 0.5)
+    overall = min(half_step_down(sum(subgrades) / 4), min(subgrades) + 0.5, centering + 0.5)
     condition = (
         "NM" if overall >= 8.5 else "LP" if overall >= 7 else "MP" if overall >= 5 else "HP" if overall >= 3 else "DMG"
     )

@@ -23,7 +23,7 @@ import numpy as np
 
 from models.wear import CORNERS, EDGE_STRETCHES, EDGES, PATCH, patches, per_card, scaled, to_input
 from pipelines.export import torch_to_onnx
-from pipelines.render.condition import _half_down
+from pipelines.render.condition import half_step_down
 
 FULL_VIEW = 0.98  # a card this much in view (and under no other card) has all four edges labelled
 
@@ -44,7 +44,7 @@ def edge_damage(condition: dict[str, Any]) -> list[float]:
 
 def subgrade(damage: float) -> float:
     """The rubric's corners or edges subgrade from the worst damage (10 - 8 x damage, half steps down)."""
-    return _half_down(10 - 8 * damage)
+    return half_step_down(10 - 8 * damage)
 
 
 @dataclass
@@ -171,9 +171,9 @@ def card_metrics(examples: WearExamples, corner_pred: np.ndarray, edge_pred: np.
     ):
         rows = mask.any(axis=1)
         true = np.array([subgrade(float(t.max())) for t in truth[rows]])
-        # as models.grading.combine makes them: the worst part shown, to the nearest half step
-        worst = np.array([float(np.where(m, p, 0).max()) for p, m in zip(pred[rows], mask[rows], strict=True)])
-        estimate = np.round((10 - 8 * worst) * 2) / 2
+        # as models.grading.combine makes them: the worst part shown through the rubric's formula
+        worst = [float(np.where(m, p, 0).max()) for p, m in zip(pred[rows], mask[rows], strict=True)]
+        estimate = np.array([subgrade(w) for w in worst])
         out[f"{name}_cards"] = float(rows.sum())
         out[f"{name}_within_1"] = float((np.abs(estimate - true) <= 1).mean())
         out[f"{name}_mae"] = float(np.abs(estimate - true).mean())
@@ -266,7 +266,8 @@ def write_card(result: dict[str, Any], destination: Path, command: str) -> Path:
   corners out of the photo and the edges of cards partly hidden left out.
 - Training command: `{command}`; {result["seconds"] / 60:.1f} minutes on this CPU; loss per epoch {result["loss"]}.
 - Measured on the held-out crops `{config["heldout"]}`, per card, as the scan uses it (the worst
-  corner shown and the worst edge of a card in full view, to the nearest half step):
+  corner shown and the worst edge of a card in full view, through the rubric's 10 - 8 x damage, half
+  steps down):
 
 | subgrade | cards | within 1 of the rubric | the best constant | MAE | patch r |
 | --- | ---: | ---: | ---: | ---: | ---: |
