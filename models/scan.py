@@ -295,6 +295,7 @@ class ScanEngine:
             timed("grade", self.runners.grade(grade_batch)),
             timed("ocr", self.read(lines)),
         )
+        subgrades = np.array(subgrades, np.float32)  # a deployment's answer arrives read-only; cards may turn below
         timings.update(stage_times)
         timings["parallel_stages"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()

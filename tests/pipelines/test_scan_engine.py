@@ -94,6 +94,11 @@ class HalfTurned:
         found = await self.runners.identify(batch)
         return found if self.art_known else [replace(i, neighbours=[]) for i in found]
 
+    async def grade(self, batch: np.ndarray) -> np.ndarray:
+        graded = await self.runners.grade(batch)
+        graded.setflags(write=False)  # as a Serve deployment's answer arrives: read-only
+        return graded
+
     def __getattr__(self, name: str) -> object:
         return getattr(self.runners, name)
 
