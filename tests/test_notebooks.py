@@ -38,4 +38,5 @@ def test_detector_notebook_runs(tmp_path: Path) -> None:
 def test_identifier_grader_notebook_runs(tmp_path: Path) -> None:
     _execute("identifier_grader.ipynb", tmp_path)
     assert (tmp_path / "identifier" / "identifier.onnx").exists() and (tmp_path / "grader" / "grader.onnx").exists()
+    assert (tmp_path / "wear" / "wear.onnx").exists()
     assert (tmp_path / "index.npz").exists()
