@@ -40,6 +40,20 @@ def torch_to_onnx(
     return path
 
 
+def save_and_export(
+    model: Any, out: Path, name: str, input_shape: tuple[int, ...], *, input_name: str, output_names: Sequence[str]
+) -> tuple[Path, Path]:
+    """A trained model's state dict as ``out/NAME.pt`` and its ONNX export (``torch_to_onnx``) as
+    ``out/NAME.onnx``; both paths."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / f"{name}.pt"
+    torch.save(model.state_dict(), weights)
+    onnx = torch_to_onnx(model, input_shape, out / f"{name}.onnx", input_name=input_name, output_names=output_names)
+    return weights, onnx
+
+
 def load_onnx_weights(model: Any, onnx_path: Path) -> None:
     """Fill a torch model from its shipped ONNX export (``torch_to_onnx``), so it can be trained further.
 

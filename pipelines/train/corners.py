@@ -24,7 +24,7 @@ from PIL import Image
 
 from models.corners import CANVAS_H, CANVAS_W, CARD_DIAGONAL, apply, convex, shrink_for, to_input, warp
 from models.detector import CardDetector, _iou
-from pipelines.export import freeze_norms, load_weights, torch_to_onnx
+from pipelines.export import freeze_norms, load_weights, save_and_export
 from pipelines.scene_dataset import MIN_VISIBLE
 
 STRIDE = 4
@@ -239,13 +239,11 @@ def train_corners(config: CornerConfig, *, progress: Callable[[str], None] | Non
                 elapsed = time.perf_counter() - start
                 progress(f"step {step}/{config.steps}: corner error {losses[-1]:.2f}% of the diagonal, {elapsed:.0f} s")
     model.eval()
-    config.out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), config.out / "corners.pt")
-    onnx = torch_to_onnx(
-        model, (2, 3, CANVAS_H, CANVAS_W), config.out / "corners.onnx", input_name="canvas", output_names=["corners"]
+    weights, onnx = save_and_export(
+        model, config.out, "corners", (2, 3, CANVAS_H, CANVAS_W), input_name="canvas", output_names=["corners"]
     )
     return {
-        "weights": str(config.out / "corners.pt"),
+        "weights": str(weights),
         "onnx": str(onnx),
         "photos": len(photos),
         "cards": len(examples),

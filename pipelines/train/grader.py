@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from models.grading import INPUT_H, INPUT_W, grader_pixels  # training and serving prepare crops alike
-from pipelines.export import freeze_norms, load_weights, torch_to_onnx
+from pipelines.export import freeze_norms, load_weights, save_and_export
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, grade, overall_grade, sample_condition
 
@@ -155,12 +155,11 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
         pairs = zip(predicted, rubric[:, 0], strict=True)
         overall = np.array([overall_grade(c, *map(float, p)).overall for p, c in pairs])
         metrics["overall_within_1_true_centering"] = float((np.abs(overall - rubric[:, 1]) <= 1).mean())
-    config.out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), config.out / "grader.pt")
-    onnx = config.out / "grader.onnx"
-    torch_to_onnx(model, (2, 3, INPUT_H, INPUT_W), onnx, input_name="image", output_names=["subgrades"])
+    weights, onnx = save_and_export(
+        model, config.out, "grader", (2, 3, INPUT_H, INPUT_W), input_name="image", output_names=["subgrades"]
+    )
     return {
-        "weights": str(config.out / "grader.pt"),
+        "weights": str(weights),
         "onnx": str(onnx),
         "loss": losses,
         "metrics": metrics,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models.wear import CORNERS, EDGE_STRETCHES, EDGES, PATCH, patches, per_card, scaled, to_input
-from pipelines.export import torch_to_onnx
+from pipelines.export import save_and_export
 from pipelines.render.condition import half_step_down
 
 FULL_VIEW = 0.98  # a card this much in view (and under no other card) has all four edges labelled
@@ -232,12 +232,11 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
     corner_pred, edge_pred = per_card(predict(model, heldout.every.reshape(-1, PATCH, PATCH, 3)))
     metrics = card_metrics(heldout, corner_pred, edge_pred)
     metrics["training_patches"] = float(len(x))
-    config.out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), config.out / "wear.pt")
-    onnx = config.out / "wear.onnx"
-    torch_to_onnx(model, (2, 3, PATCH, PATCH), onnx, input_name="patches", output_names=["damage"])
+    weights, onnx = save_and_export(
+        model, config.out, "wear", (2, 3, PATCH, PATCH), input_name="patches", output_names=["damage"]
+    )
     return {
-        "weights": str(config.out / "wear.pt"),
+        "weights": str(weights),
         "onnx": str(onnx),
         "loss": losses,
         "metrics": metrics,
