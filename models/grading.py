@@ -16,7 +16,7 @@ from PIL import Image
 from models.centering import grid_pixels, measure_centering
 from models.identify import providers_for
 from models.wear import CORNERS, EDGE_STRETCHES, EDGES, SCALE_H, SCALE_W, WearNet, patches, scaled
-from pipelines.render.condition import centering_grade, half_step_down, overall_grade
+from pipelines.render.condition import centering_grade, damage_subgrade, overall_grade
 
 INPUT_W, INPUT_H = 192, 268
 
@@ -134,9 +134,9 @@ def combine(
         # worst corner or edge does; all of them hidden keeps the grader network's estimate
         corners_seen, edges_seen = patches_seen(visible)
         if corners_seen.any():
-            estimates[0] = half_step_down(10 - 8 * float(np.max(subgrades[CORNER_DAMAGE][corners_seen])))
+            estimates[0] = damage_subgrade(float(np.max(subgrades[CORNER_DAMAGE][corners_seen])))
         if edges_seen.any():
-            estimates[1] = half_step_down(10 - 8 * float(np.max(subgrades[EDGE_DAMAGE][edges_seen])))
+            estimates[1] = damage_subgrade(float(np.max(subgrades[EDGE_DAMAGE][edges_seen])))
     lr_share = centering.left_share if centering.lr_measured else None
     tb_share = centering.top_share if centering.tb_measured else None
     lr_hidden, tb_hidden = bool({"left", "right"} & centering.hidden), bool({"top", "bottom"} & centering.hidden)

@@ -75,7 +75,7 @@ class Grades:
     condition: str
 
 
-def half_step_down(value: float) -> float:
+def _half_down(value: float) -> float:
     return max(1.0, math.floor(value * 2 + 1e-9) / 2)
 
 
@@ -87,25 +87,36 @@ def centering_grade(lr: float, tb: float) -> float:
     return 2.0
 
 
+def corner_damages(p: ConditionParams) -> list[float]:
+    """Each corner's damage (TL, TR, BR, BL), 0..1: 0.6 whitening + 0.3 rounding + 0.5 dings."""
+    parts = zip(p.corner_whitening, p.corner_rounding, p.corner_dings, strict=True)
+    return [min(1.0, 0.6 * w + 0.3 * r + 0.5 * d) for w, r, d in parts]
+
+
+def edge_damages(p: ConditionParams) -> list[float]:
+    """Each edge's damage (top, right, bottom, left), 0..1: 0.6 whitening + 0.6 chipping."""
+    return [min(1.0, 0.6 * w + 0.6 * c) for w, c in zip(p.edge_whitening, p.edge_chipping, strict=True)]
+
+
+def damage_subgrade(damage: float) -> float:
+    """The corners or edges subgrade from the worst corner's or edge's damage."""
+    return _half_down(10 - 8 * damage)
+
+
 def grade(p: ConditionParams) -> Grades:
     centering = centering_grade(p.centering_lr, p.centering_tb)
-    corner = max(
-        min(1.0, 0.6 * w + 0.3 * r + 0.5 * d)
-        for w, r, d in zip(p.corner_whitening, p.corner_rounding, p.corner_dings, strict=True)
-    )
-    edge = max(min(1.0, 0.6 * w + 0.6 * c) for w, c in zip(p.edge_whitening, p.edge_chipping, strict=True))
     surface_damage = min(1.0, 0.35 * p.scratches + 0.9 * p.creases + 0.6 * p.stains + 0.3 * p.print_lines)
-    corners = half_step_down(10 - 8 * corner)
-    edges = half_step_down(10 - 8 * edge)
-    surface = half_step_down(10 - 9 * surface_damage)
+    corners = damage_subgrade(max(corner_damages(p)))
+    edges = damage_subgrade(max(edge_damages(p)))
+    surface = _half_down(10 - 9 * surface_damage)
     return overall_grade(centering, corners, edges, surface)
 
 
 def overall_grade(centering: float, corners: float, edges: float, surface: float) -> Grades:
     """The overall grade and TCG condition from the four subgrades (each snapped to half steps)."""
-    centering, corners, edges, surface = (half_step_down(min(10.0, g)) for g in (centering, corners, edges, surface))
+    centering, corners, edges, surface = (_half_down(min(10.0, g)) for g in (centering, corners, edges, surface))
     subgrades = (centering, corners, edges, surface)
-    overall = min(half_step_down(sum(subgrades) / 4), min(subgrades) + 0.5, centering + 0.5)
+    overall = min(_half_down(sum(subgrades) / 4), min(subgrades) + 0.5, centering + 0.5)
     condition = (
         "NM" if overall >= 8.5 else "LP" if overall >= 7 else "MP" if overall >= 5 else "HP" if overall >= 3 else "DMG"
     )

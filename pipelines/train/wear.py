@@ -23,28 +23,9 @@ import numpy as np
 
 from models.wear import CORNERS, EDGE_STRETCHES, EDGES, PATCH, patches, per_card, scaled, to_input
 from pipelines.export import save_and_export
-from pipelines.render.condition import half_step_down
+from pipelines.render.condition import ConditionParams, corner_damages, damage_subgrade, edge_damages
 
 FULL_VIEW = 0.98  # a card this much in view (and under no other card) has all four edges labelled
-
-
-def corner_damage(condition: dict[str, Any]) -> list[float]:
-    return [
-        min(1.0, 0.6 * w + 0.3 * r + 0.5 * d)
-        for w, r, d in zip(
-            condition["corner_whitening"], condition["corner_rounding"], condition["corner_dings"], strict=True
-        )
-    ]
-
-
-def edge_damage(condition: dict[str, Any]) -> list[float]:
-    pairs = zip(condition["edge_whitening"], condition["edge_chipping"], strict=True)
-    return [min(1.0, 0.6 * w + 0.6 * c) for w, c in pairs]
-
-
-def subgrade(damage: float) -> float:
-    """The rubric's corners or edges subgrade from the worst damage (10 - 8 x damage, half steps down)."""
-    return half_step_down(10 - 8 * damage)
 
 
 @dataclass
@@ -75,7 +56,8 @@ def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearE
     for folder in folders:
         for image, row in read_crops(folder):
             n = len(corners)
-            c, e = corner_damage(row["condition"]), edge_damage(row["condition"])
+            condition = ConditionParams(**row["condition"])
+            c, e = corner_damages(condition), edge_damages(condition)
             visible = [bool(v) for v in row["keypoint_visible"]]
             in_view = row["visible"] >= FULL_VIEW and row.get("covered", 0.0) < 0.02
             cut = patches(scaled(image))
@@ -170,10 +152,10 @@ def card_metrics(examples: WearExamples, corner_pred: np.ndarray, edge_pred: np.
         ("edges", examples.edges, edge_pred, np.repeat(examples.edges_seen[:, None], 4, axis=1)),
     ):
         rows = mask.any(axis=1)
-        true = np.array([subgrade(float(t.max())) for t in truth[rows]])
+        true = np.array([damage_subgrade(float(t.max())) for t in truth[rows]])
         # as models.grading.combine makes them: the worst part shown through the rubric's formula
         worst = [float(np.where(m, p, 0).max()) for p, m in zip(pred[rows], mask[rows], strict=True)]
-        estimate = np.array([subgrade(w) for w in worst])
+        estimate = np.array([damage_subgrade(w) for w in worst])
         out[f"{name}_cards"] = float(rows.sum())
         out[f"{name}_within_1"] = float((np.abs(estimate - true) <= 1).mean())
         out[f"{name}_mae"] = float(np.abs(estimate - true).mean())
