@@ -54,7 +54,8 @@ def exact_search(ids: list[str], vectors: np.ndarray, queries: np.ndarray, k: in
     return out
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (embeddings compared by inner product)."""
     result: np.ndarray = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     return result
 
@@ -113,7 +114,7 @@ class CardIdentifier:
             return
         start = len(self.ids)
         self.ids.extend(ids)
-        self.vectors = np.concatenate([self.vectors, _unit(vectors)])
+        self.vectors = np.concatenate([self.vectors, unit_rows(vectors)])
         if self._ann is not None:
             self._ann.add(np.arange(start, len(self.ids)), self.vectors[start:])
         elif len(self.ids) > self.exact_limit:
@@ -121,7 +122,7 @@ class CardIdentifier:
 
     def set_index(self, ids: list[str], vectors: np.ndarray) -> None:
         self.ids = list(ids)
-        self.vectors = _unit(vectors)
+        self.vectors = unit_rows(vectors)
         self._ann = None
         if len(ids) > self.exact_limit:
             self._build_ann()

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from models.identify import unit_rows
 from models.ocr import HP_FIGURE
 from pipelines.catalog_sources import Catalog, collector_key, normalize_name
 
@@ -215,9 +216,7 @@ class ReferenceFaces:
     @classmethod
     def load(cls, path: Path) -> ReferenceFaces:
         data = np.load(path)
-        vectors = data["vectors"].astype(np.float32)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-        return cls([str(i) for i in data["ids"]], vectors)
+        return cls([str(i) for i in data["ids"]], unit_rows(data["vectors"].astype(np.float32)))
 
 
 class CatalogMatcher:
