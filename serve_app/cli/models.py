@@ -22,6 +22,20 @@ from serve_app.settings import get_settings
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the shipped weights and model cards
 
 
+def _ship(name: str, files: dict[str, Path], write_card: Any) -> None:
+    """Copy a trained model's files into ``models/NAME`` (``files``: name there -> where it was
+    trained) and write its model card there (``write_card(folder, command)``)."""
+    import shutil
+    import sys
+
+    folder = MODELS_DIR / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for target, source in files.items():
+        shutil.copy(source, folder / target)
+    card = write_card(folder, "cardvault " + " ".join(sys.argv[1:]))
+    console.print(f"[green]shipped {folder / next(iter(files))} with {card}[/green]")
+
+
 class SplitName(StrEnum):
     train = "train"
     heldout = "heldout"
@@ -139,8 +153,6 @@ def train_identifier_command(
     measure retrieval of held-out sets' printings against every card's reference face."""
     import json
     import random
-    import shutil
-    import sys
 
     from pipelines.scene_dataset import printing_pool
     from pipelines.train.identifier import (
@@ -200,12 +212,11 @@ def train_identifier_command(
     )
     console.print(f"[green]loss {result['loss']}; held-out retrieval {metrics}[/green]")
     if ship:
-        models = MODELS_DIR / "identifier"
-        models.mkdir(parents=True, exist_ok=True)
-        shutil.copy(result["onnx"], models / "identifier.onnx")
-        shutil.copy(out / "index.npz", models / "index.npz")
-        card = write_card(result, metrics, models, command="cardvault " + " ".join(sys.argv[1:]))
-        console.print(f"[green]shipped {models / 'identifier.onnx'} with {card}[/green]")
+        _ship(
+            "identifier",
+            {"identifier.onnx": Path(result["onnx"]), "index.npz": out / "index.npz"},
+            lambda folder, command: write_card(result, metrics, folder, command=command),
+        )
 
 
 @train_app.command("corners")
@@ -229,8 +240,6 @@ def train_corners_command(
     """Train the second-stage corner network on the detector's crops, export ONNX, check it
     against torch and measure the corners on a held-out scene set."""
     import json
-    import shutil
-    import sys
 
     import numpy as np
 
@@ -266,11 +275,11 @@ def train_corners_command(
             console.print(f"  {key}: {value:.4f}")
     (out / "metrics.json").write_text(json.dumps({"train": result, "heldout": metrics}, indent=1))
     if ship:
-        models = MODELS_DIR / "corners"
-        models.mkdir(parents=True, exist_ok=True)
-        shutil.copy(result["onnx"], models / "corners.onnx")
-        card = write_card(result, metrics, models, command="cardvault " + " ".join(sys.argv[1:]))
-        console.print(f"[green]shipped {models / 'corners.onnx'} with {card}[/green]")
+        _ship(
+            "corners",
+            {"corners.onnx": Path(result["onnx"])},
+            lambda folder, command: write_card(result, metrics, folder, command=command),
+        )
 
 
 class Refinement(StrEnum):
@@ -562,8 +571,6 @@ def train_wear_command(
     """Train the wear network (each corner's and edge's damage from full-resolution patches of scan
     crops), measure it per card on held-out crops, and export it to ONNX."""
     import json
-    import shutil
-    import sys
 
     from pipelines.train.wear import WearConfig, train_wear, write_card
 
@@ -575,11 +582,7 @@ def train_wear_command(
     (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
     console.print(f"[green]{result['onnx']}: loss {result['loss']}; held-out {result['metrics']}[/green]")
     if ship:
-        models = MODELS_DIR / "wear"
-        models.mkdir(parents=True, exist_ok=True)
-        shutil.copy(result["onnx"], models / "wear.onnx")
-        card = write_card(result, models, command="cardvault " + " ".join(sys.argv[1:]))
-        console.print(f"[green]shipped {models / 'wear.onnx'} with {card}[/green]")
+        _ship("wear", {"wear.onnx": Path(result["onnx"])}, lambda folder, command: write_card(result, folder, command))
 
 
 @train_app.command("grader")
@@ -601,8 +604,6 @@ def train_grader_command(
 ) -> None:
     """Train the condition grader (corners, edges, surface) and export it to ONNX."""
     import json
-    import shutil
-    import sys
 
     from pipelines.scene_dataset import printing_pool
     from pipelines.train.grader import GraderConfig, train_grader, write_card
@@ -626,11 +627,9 @@ def train_grader_command(
     (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
     console.print(f"[green]{result['onnx']}: loss {result['loss']}; validation {result['metrics']}[/green]")
     if ship:
-        models = MODELS_DIR / "grader"
-        models.mkdir(parents=True, exist_ok=True)
-        shutil.copy(result["onnx"], models / "grader.onnx")
-        card = write_card(result, models, command="cardvault " + " ".join(sys.argv[1:]))
-        console.print(f"[green]shipped {models / 'grader.onnx'} with {card}[/green]")
+        _ship(
+            "grader", {"grader.onnx": Path(result["onnx"])}, lambda folder, command: write_card(result, folder, command)
+        )
 
 
 @train_app.command("fusion")
