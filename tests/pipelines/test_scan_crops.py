@@ -15,6 +15,7 @@ from pipelines.catalog_sources import Catalog
 from pipelines.render.card_face import render_face
 from pipelines.scan_crops import build_crops, upright
 from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset, printing_pool
+from tests.exports import torch_and_onnx
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +154,6 @@ def test_a_card_under_another_is_kept_as_the_scan_shows_it(
 
 
 def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path: Path) -> None:
-    import onnxruntime as ort
-    import torch
-
     from models.wear import PATCH, WearNet
     from pipelines.train.wear import WearConfig, _model, load_examples, train_wear
 
@@ -165,13 +163,8 @@ def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path:
     ] * len(examples.labels)  # each patch says one thing: its corner's damage or its edge's
     result = train_wear(WearConfig(out=tmp_path, crops=(crop_set,), heldout=crop_set, epochs=1, batch=16))
     assert 0 <= result["metrics"]["corners_within_1"] <= 1 and result["metrics"]["corners_cards"] > 0
-    model = _model()
-    model.load_state_dict(torch.load(result["weights"]))
-    model.eval()
     batch = np.random.default_rng(0).random((3, 3, PATCH, PATCH), dtype=np.float32)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(batch)).numpy()
-    exported = ort.InferenceSession(result["onnx"]).run(None, {"patches": batch})[0]
+    reference, (exported,) = torch_and_onnx(_model(), result, batch, "patches")
     np.testing.assert_allclose(exported, reference, atol=1e-5)
     corners, edges = WearNet(Path(result["onnx"])).damage(np.zeros((2, 440, 315, 3), np.uint8))
     assert corners.shape == edges.shape == (2, 4) and ((corners >= 0) & (corners <= 1)).all()

@@ -9,23 +9,16 @@ import numpy as np
 from pipelines.catalog_sources import Catalog
 from pipelines.scene_dataset import printing_pool
 from pipelines.train.grader import INPUT_H, INPUT_W, GraderConfig, _model, train_grader
+from tests.exports import torch_and_onnx
 
 
 def test_grader_trains_and_exports(catalogs: list[Catalog], tmp_path: Path) -> None:
-    import onnxruntime as ort
-    import torch
-
     result = train_grader(
         GraderConfig(out=tmp_path, examples=24, epochs=1, batch=8), printing_pool(catalogs, "train")[:10]
     )
     assert set(result["metrics"]) >= {"corners_mae", "edges_within_1", "surface_mae"}
-    model = _model()
-    model.load_state_dict(torch.load(result["weights"]))
-    model.eval()
     batch = np.random.default_rng(0).random((2, 3, INPUT_H, INPUT_W), dtype=np.float32)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(batch)).numpy()
-    exported = ort.InferenceSession(result["onnx"]).run(None, {"image": batch})[0]
+    reference, (exported,) = torch_and_onnx(_model(), result, batch, "image")
     np.testing.assert_allclose(exported, reference, atol=1e-4)
     assert ((exported >= 1) & (exported <= 10)).all()
 

@@ -28,6 +28,7 @@ from pipelines.train.identifier import (
     train_identifier,
 )
 from tests.conftest import DATA
+from tests.exports import torch_and_onnx
 
 
 def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_path: Path) -> None:
@@ -71,13 +72,8 @@ def test_identifier_trains_exports_and_retrieves(catalogs: list[Catalog], tmp_pa
     )
     assert from_onnx["loss"][0] < result["loss"][0]
     assert result["classes"] == 8 and result["printings"] >= 8  # a card's printings share its class
-    model = _model(128)
-    model.load_state_dict(torch.load(result["weights"]))
-    model.eval()
     batch = np.random.default_rng(0).normal(size=(3, 3, INPUT_H, INPUT_W)).astype(np.float32)
-    with torch.no_grad():
-        embedding, finish = (t.numpy() for t in model(torch.from_numpy(batch)))
-    exported = ort.InferenceSession(result["onnx"]).run(None, {"image": batch})
+    (embedding, finish), exported = torch_and_onnx(_model(128), result, batch, "image")
     np.testing.assert_allclose(exported[0], embedding, atol=1e-4)
     np.testing.assert_allclose(exported[1], finish, atol=1e-4)
     assert np.allclose(np.linalg.norm(exported[0], axis=1), 1, atol=1e-4)
