@@ -181,3 +181,14 @@ def shown_card(card: Image.Image, quad: np.ndarray, over: list[np.ndarray], imag
     ``over`` it (``stacking``) cover, and what lies off the photo, painted out (``card`` itself
     when nothing is)."""
     return mask_covered(card, visibility(quad, over, image_size))
+
+
+def at_size(
+    card: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BILINEAR
+) -> Image.Image:
+    """A rectified card at ``size``: where its size is a whole multiple of it, each block of pixels
+    averaged (``Image.reduce``: halving a 630x880 card takes a fraction of a resize), else resampled."""
+    factor = card.width // size[0]
+    if factor > 1 and card.size == (size[0] * factor, size[1] * factor):
+        return card.reduce(factor)
+    return card if card.size == size else card.resize(size, resample)

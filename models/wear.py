@@ -19,6 +19,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from models.identify import providers_for
+from models.rectify import at_size
 
 SCALE_W, SCALE_H = 315, 440  # the scan-crop scale: half the scan's 630x880 rectified card
 PATCH = 64
@@ -31,12 +32,7 @@ PATCHES_PER_CARD = len(CORNERS) + len(EDGES) * EDGE_STRETCHES
 def scaled(card: Image.Image) -> np.ndarray:
     """A rectified card at the scan-crop scale, (H, W, 3) uint8 (a 630x880 crop is halved by 2x2
     averaging, as the crops of ``cardvault dataset crops`` are cut)."""
-    card = card.convert("RGB")
-    if card.size == (2 * SCALE_W, 2 * SCALE_H):
-        card = card.reduce(2)
-    elif card.size != (SCALE_W, SCALE_H):
-        card = card.resize((SCALE_W, SCALE_H), Image.Resampling.BILINEAR)
-    return np.asarray(card)
+    return np.asarray(at_size(card.convert("RGB"), (SCALE_W, SCALE_H)))
 
 
 def _stretches(length: int) -> list[int]:

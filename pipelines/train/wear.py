@@ -32,7 +32,6 @@ FULL_VIEW = 0.98  # a card this much in view (and under no other card) has all f
 class WearExamples:
     patches: np.ndarray  # (N, PATCH, PATCH, 3) uint8
     labels: np.ndarray  # (N, 2): corner damage, edge damage (NaN where the patch does not say)
-    card: np.ndarray  # (N,) the card each patch comes from
     corners: np.ndarray  # (cards, 4) true corner damage
     edges: np.ndarray  # (cards, 4) true edge damage
     corner_seen: np.ndarray  # (cards, 4) bool: the corner is in the photo
@@ -47,7 +46,6 @@ def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearE
 
     xs: list[np.ndarray] = []
     ys: list[tuple[float, float]] = []
-    owner: list[int] = []
     corners: list[list[float]] = []
     edges: list[list[float]] = []
     seen: list[list[bool]] = []
@@ -55,7 +53,6 @@ def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearE
     every: list[np.ndarray] = []
     for folder in folders:
         for image, row in read_crops(folder):
-            n = len(corners)
             condition = ConditionParams(**row["condition"])
             c, e = corner_damages(condition), edge_damages(condition)
             visible = [bool(v) for v in row["keypoint_visible"]]
@@ -67,13 +64,11 @@ def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearE
                 if visible[k]:
                     xs.append(cut[k])
                     ys.append((c[k], np.nan))
-                    owner.append(n)
             if in_view:
                 for k in range(len(EDGES)):
                     for s in range(EDGE_STRETCHES):
                         xs.append(cut[len(CORNERS) + k * EDGE_STRETCHES + s])
                         ys.append((np.nan, e[k]))
-                        owner.append(n)
             corners.append(c)
             edges.append(e)
             seen.append(visible)
@@ -83,7 +78,6 @@ def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearE
     return WearExamples(
         np.stack(xs),
         np.asarray(ys, np.float32),
-        np.asarray(owner),
         np.asarray(corners, np.float32),
         np.asarray(edges, np.float32),
         np.asarray(seen, bool),
