@@ -15,6 +15,7 @@ import numpy as np
 from ray import serve
 
 from models.detector import Detection
+from models.grading import WearCalibration
 from models.identify import Identification
 from models.ocr import TextLine
 from models.scan import ScanEngine, ScanPayload, scan_bytes
@@ -60,11 +61,15 @@ class ScanPipeline:
         fusion: str | None = None,
         corners: Any = None,
         index: str | None = None,
+        wear_calibration: str | None = None,
     ) -> None:
         from serve_app.services.scanner import load_matcher
 
         matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None, Path(index) if index else None)
-        self.engine = ScanEngine(HandleRunners(detector, identifier, grader, ocr, corners), matcher)
+        calibration = WearCalibration.load(Path(wear_calibration) if wear_calibration else None)
+        self.engine = ScanEngine(
+            HandleRunners(detector, identifier, grader, ocr, corners), matcher, calibration=calibration
+        )
 
     async def scan(self, data: bytes) -> ScanPayload:
         return await scan_bytes(self.engine, data)

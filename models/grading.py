@@ -5,7 +5,8 @@ the rubric's overall grade."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,50 @@ def patches_seen(visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class WearCalibration:
+    """How the wear network's worst corner (edge) the photo shows becomes the card's worst corner
+    (edge): its damage times ``*_scale`` (the network, trained on a squared loss, reads damage a
+    little low), plus ``*_hidden[k]`` when ``k`` corners (edges) are hidden: the rubric grades all
+    four, and one under another card is worn like the others, so it is as likely as not the worst.
+    Fitted on scans of training-split scenes (``cardvault train wear-calibration``,
+    ``pipelines/train/wear_calibration.py``) and shipped in ``models/wear/calibration.json``; the
+    defaults change nothing."""
+
+    corner_scale: float = 1.0
+    edge_scale: float = 1.0
+    corner_hidden: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # added damage with 0, 1, 2, 3 corners hidden
+    edge_hidden: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def worst(self, damage: np.ndarray, seen: np.ndarray, *, edges: bool = False) -> float | None:
+        """The card's worst corner (or edge) damage from the network's reading of each and which of
+        them the photo shows; None when it shows none of them."""
+        if not seen.any():
+            return None
+        scale, hidden = (self.edge_scale, self.edge_hidden) if edges else (self.corner_scale, self.corner_hidden)
+        shown = float(np.max(np.asarray(damage, np.float32)[seen]))
+        return min(1.0, max(0.0, shown * scale + hidden[len(seen) - int(seen.sum())]))
+
+    @classmethod
+    def load(cls, path: Path | None) -> WearCalibration:
+        """The fitted calibration at ``path``; the identity when there is none."""
+        if path is None or not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(
+            float(data["corner_scale"]),
+            float(data["edge_scale"]),
+            tuple(float(v) for v in data["corner_hidden"]),
+            tuple(float(v) for v in data["edge_hidden"]),
+            {k: float(v) for k, v in data.get("metrics", {}).items()},
+        )
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+
+@dataclass(frozen=True)
 class CardGrade:
     centering: float
     corners: float
@@ -119,24 +164,32 @@ def centering_subgrade(
 
 
 def combine(
-    subgrades: np.ndarray, card: Image.Image, *, visible: np.ndarray | None = None, margin: int = 0
+    subgrades: np.ndarray,
+    card: Image.Image,
+    *,
+    visible: np.ndarray | None = None,
+    margin: int = 0,
+    calibration: WearCalibration | None = None,
 ) -> CardGrade:
     """The network's corners/edges/surface and the measured centering, through the rubric.
     ``visible``: where the crop shows the card (``models.rectify.visibility``); an axis with a
     side hidden gets ``HIDDEN_AXIS_GRADE``, one with no printed frame (full art, or a frame not
     told apart from the border) is not penalised. ``margin``: ``card`` was rectified with that
-    much of the photo around it, and centering is measured from the card's own edges."""
+    much of the photo around it, and centering is measured from the card's own edges.
+    ``calibration``: how the worst corner and edge shown become the card's (default: as read)."""
     centering = measure_centering(card, visible=visible, margin=margin)
     estimates = [float(v) for v in np.asarray(subgrades, np.float32)[NETWORK]]
     if len(subgrades) >= GRADE_COLUMNS and not np.isnan(subgrades[CORNER_DAMAGE]).any():
         # the wear network read each corner and edge at full resolution: the worst damage the photo
-        # shows goes through the rubric's own formula (10 - 8 x damage, half steps down), as the
-        # worst corner or edge does; all of them hidden keeps the grader network's estimate
+        # shows, calibrated (the hidden ones may be worse), goes through the rubric's own formula
+        # (10 - 8 x damage, half steps down), as the worst corner or edge does; all of them hidden
+        # keeps the grader network's estimate
+        calibration = calibration or WearCalibration()
         corners_seen, edges_seen = patches_seen(visible)
-        if corners_seen.any():
-            estimates[0] = damage_subgrade(float(np.max(subgrades[CORNER_DAMAGE][corners_seen])))
-        if edges_seen.any():
-            estimates[1] = damage_subgrade(float(np.max(subgrades[EDGE_DAMAGE][edges_seen])))
+        if (corner := calibration.worst(subgrades[CORNER_DAMAGE], corners_seen)) is not None:
+            estimates[0] = damage_subgrade(corner)
+        if (edge := calibration.worst(subgrades[EDGE_DAMAGE], edges_seen, edges=True)) is not None:
+            estimates[1] = damage_subgrade(edge)
     lr_share = centering.left_share if centering.lr_measured else None
     tb_share = centering.top_share if centering.tb_measured else None
     lr_hidden, tb_hidden = bool({"left", "right"} & centering.hidden), bool({"top", "bottom"} & centering.hidden)

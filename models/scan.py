@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, pick_second_looks, refinement, with_second_looks
 from models.detector import CardDetector, Detection, _iou
-from models.grading import CardGrader, combine, grading_input, half_turn
+from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import (
     EMBEDDING_SURE,
@@ -78,6 +78,7 @@ def _layout(folder: Path) -> dict[str, Path]:
         "fusion": folder / "fusion" / "fusion.json",
         "corners": folder / "corners" / "corners.onnx",
         "wear": folder / "wear" / "wear.onnx",
+        "wear_calibration": folder / "wear" / "calibration.json",
     }
 
 
@@ -93,6 +94,7 @@ class ModelPaths:
     fusion: Path = _SHIPPED["fusion"]
     corners: Path = _SHIPPED["corners"]
     wear: Path = _SHIPPED["wear"]  # optional: without it the grader network alone grades corners and edges
+    wear_calibration: Path = _SHIPPED["wear_calibration"]  # optional: without it the wear is taken as read
     detector_imgsz: int = 416
 
     @classmethod
@@ -107,6 +109,7 @@ class ModelPaths:
             paths["fusion"],
             paths["corners"],
             paths["wear"],
+            paths["wear_calibration"],
         )
 
 
@@ -166,6 +169,10 @@ class ScannedCard:
     embedding: list[tuple[str, float]]  # the index's nearest reference faces, before fusion (the API shows 3)
     crop: Image.Image = field(repr=False)
     vector: np.ndarray | None = field(default=None, repr=False)  # the embedding itself (fusion refits keep it)
+    # the grader's row (models.grading.CardGrader.grade) and where the photo shows the card
+    # (models.rectify.visibility): the wear calibration's refits keep them
+    grade_row: np.ndarray | None = field(default=None, repr=False)
+    visible: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,8 +207,11 @@ class ScanEngine:
         min_score: float = 0.4,
         sure_score: float = 0.75,
         refine: bool = True,
+        calibration: WearCalibration | None = None,
     ) -> None:
         self.runners = runners
+        # how the wear the photo shows becomes the card's (default: the shipped calibration, if any)
+        self.calibration = calibration or WearCalibration.load(ModelPaths().wear_calibration)
         self.matcher = matcher
         self.min_score = min_score
         self.sure_score = sure_score
@@ -340,7 +350,9 @@ class ScanEngine:
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
             seen = visibility(quads[i], [quads[j] for j in over[i] + unsure[i]], size)
-            grade = combine(subgrades[i], padded[i], visible=seen, margin=CENTERING_MARGIN)
+            grade = combine(
+                subgrades[i], padded[i], visible=seen, margin=CENTERING_MARGIN, calibration=self.calibration
+            )
             printing_id = None
             finish = identity.finish
             if match.candidates:
@@ -367,6 +379,8 @@ class ScanEngine:
                     embedding=identity.neighbours,
                     crop=crops[i],
                     vector=identity.embedding,
+                    grade_row=subgrades[i],
+                    visible=seen,
                 )
             )
         cards = drop_duplicates(cards)

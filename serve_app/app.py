@@ -112,6 +112,7 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
         if paths.corners.exists()
         else None,
         index=str(paths.index),
+        wear_calibration=str(paths.wear_calibration),
     )
     return composed
 

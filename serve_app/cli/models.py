@@ -362,6 +362,7 @@ class ModelName(StrEnum):
     identifier = "identifier"
     grader = "grader"
     corners = "corners"
+    wear = "wear"
 
 
 def _corner_canvases(cards: list[Any], rng: Any) -> Any:
@@ -443,6 +444,12 @@ def export_command(
         inputs = np.stack([grader_input(c) for c in cards])
     elif model is ModelName.corners:
         inputs = _corner_canvases(cards, rng)
+    elif model is ModelName.wear:
+        from models.grading import grading_input
+        from models.wear import patches, to_input
+
+        # a rendered card's corner and edge patches; the first half calibrates, the second compares
+        inputs = to_input(np.concatenate([patches(grading_input(c)) for c in cards[: max(2, samples // 8)]]))
     else:
         from models.detector import letterbox
 
@@ -456,11 +463,11 @@ def export_command(
         to_int8(
             source,
             eight,
-            inputs[: samples // 2],
-            input_name="canvas" if corners else "image",
+            inputs[: len(inputs) // 2],
+            input_name={ModelName.corners: "canvas", ModelName.wear: "patches"}.get(model, "image"),
             symbolic_shapes=not corners,
         )
-        rows["int8"] = compare(source, eight, inputs[samples // 2 :])
+        rows["int8"] = compare(source, eight, inputs[len(inputs) // 2 :])
     console.print(f"{'export':<6} {'max |diff|':>10} {'cosine':>8} {'fp32 ms':>8} {'ms':>8} {'MB':>6}")
     for name, r in rows.items():
         console.print(
@@ -630,6 +637,74 @@ def train_grader_command(
         _ship(
             "grader", {"grader.onnx": Path(result["onnx"])}, lambda folder, command: write_card(result, folder, command)
         )
+
+
+@train_app.command("wear-calibration")
+def train_wear_calibration_command(
+    scenes: Annotated[list[Path], typer.Option(help="training-split scene sets to scan (repeat the option for more)")],
+    heldout: Annotated[list[Path], typer.Option(help="held-out scene sets to measure on (repeat for more)")],
+    limit: Annotated[int | None, typer.Option(help="photos per scene set")] = None,
+    readings: Annotated[Path, typer.Option(help="folder where the scanned readings are kept")] = Path(
+        "runs/wear-calibration"
+    ),
+    rescan: Annotated[bool, typer.Option(help="scan again even when the readings files exist")] = False,
+    ship: Annotated[bool, typer.Option(help="write models/wear/calibration.json and its model card")] = False,
+) -> None:
+    """Fit how the worst corner and edge a photo shows become the card's (a scale on the wear
+    network's damage, a damage added per hidden corner or edge) on scans of labelled training
+    scenes by the shipped models, and measure the overall grade on held-out scenes."""
+    import asyncio
+    import functools
+    import sys
+
+    from models.scan import LocalRunners, ScanEngine
+    from pipelines.train.wear_calibration import (
+        collect_grade_readings,
+        fit_and_measure,
+        load_grade_readings,
+        save_grade_readings,
+        write_card,
+    )
+    from serve_app.services.scanner import load_matcher
+
+    engine: ScanEngine | None = None
+
+    def read(folder: Path) -> list[Any]:
+        nonlocal engine
+        path = readings / f"{folder.name}.jsonl"
+        if rescan or not path.exists():
+            engine = engine or ScanEngine(
+                LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir())
+            )
+            with _progress() as progress:
+                entries = len((folder / "manifest.jsonl").read_text().splitlines())
+                task = progress.add_task(f"scanning {folder}", total=min(limit or entries, entries))
+                advance = functools.partial(progress.advance, task)
+                save_grade_readings(asyncio.run(collect_grade_readings(engine, folder, limit, progress=advance)), path)
+        return load_grade_readings(path)
+
+    training = [r for folder in scenes for r in read(folder)]
+    measuring = [r for folder in heldout for r in read(folder)]
+    try:
+        result = fit_and_measure(training, measuring)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}: scan more scenes (--scenes, --limit, --rescan)") from exc
+    c = result.calibration
+    console.print(
+        f"corners x{c.corner_scale:.2f} + {c.corner_hidden} hidden; edges x{c.edge_scale:.2f} + {c.edge_hidden}"
+    )
+    console.print(f"{'held-out metric':<30} {'as read':>10} {'calibrated':>10}")
+    for key, value in c.metrics.items():
+        console.print(f"{key:<30} {result.before[key]:>10.4f} {value:>10.4f}")
+    if ship:
+        card = write_card(
+            result,
+            MODELS_DIR / "wear",
+            command="cardvault " + " ".join(sys.argv[1:]),
+            sources=[str(s) for s in scenes],
+            heldout=[str(s) for s in heldout],
+        )
+        console.print(f"[green]shipped {MODELS_DIR / 'wear' / 'calibration.json'} with {card}[/green]")
 
 
 @train_app.command("fusion")

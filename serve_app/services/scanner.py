@@ -42,11 +42,14 @@ class LocalScanner:
             return self._engine
 
     def _build(self) -> ScanEngine:
+        from models.grading import WearCalibration
         from models.scan import LocalRunners, ModelPaths
 
         paths = ModelPaths.under(self.models_dir)
         return ScanEngine(
-            LocalRunners(paths, device=self.device), load_matcher(self.catalog_dir, paths.fusion, paths.index)
+            LocalRunners(paths, device=self.device),
+            load_matcher(self.catalog_dir, paths.fusion, paths.index),
+            calibration=WearCalibration.load(paths.wear_calibration),
         )
 
     async def scan(self, data: bytes) -> ScanPayload:
