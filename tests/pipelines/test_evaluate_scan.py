@@ -27,3 +27,21 @@ def test_hidden_cards_are_not_expected() -> None:
     labels = [_label("a-1", [0, 0, 100, 140]), _label("b-2", [200, 0, 300, 140], visible=0.1)]
     pairs, false_positives, missed = pair_with_labels([{"box": [0, 0, 100, 140]}], labels)
     assert len(pairs) == 1 and false_positives == 0 and missed == 0
+
+
+def test_a_mostly_hidden_card_found_and_named_is_neither_right_nor_wrong() -> None:
+    """A hand of cards: the one underneath shows 20% of itself (its name strip), and the scan finds
+    it there, where its box overlaps the card above at IoU >= 0.5."""
+    hand = [_label("under-1", [0, 0, 100, 140], visible=0.2), _label("above-2", [10, 5, 110, 145])]
+    under = {"box": [0, 0, 100, 140], "detection_score": 0.9, "candidates": [{"card_id": "under-1"}]}
+    pairs, false_positives, missed = pair_with_labels([under], hand)
+    assert pairs == [] and false_positives == 0 and missed == 1
+    # named as something else, it is still paired with the card above (and scored wrong there)
+    other = under | {"candidates": [{"card_id": "elsewhere-3"}]}
+    pairs, false_positives, missed = pair_with_labels([other], hand)
+    assert [label["printing_id"] for _, label in pairs] == ["above-2:normal:en"] and missed == 0
+    # the card above found too: each found card takes its own
+    above = {"box": [10, 5, 110, 145], "detection_score": 0.8, "candidates": [{"card_id": "above-2"}]}
+    pairs, false_positives, missed = pair_with_labels([under, above], hand)
+    assert [(i, label["printing_id"]) for i, label in pairs] == [(1, "above-2:normal:en")]
+    assert false_positives == 0 and missed == 0
