@@ -33,6 +33,7 @@ from models.matching import (
     NAME_SURE,
     CatalogMatcher,
     Match,
+    art_recognised,
     parse_collector,
     pick_printing,
 )
@@ -398,15 +399,13 @@ def vouched_by_evidence(match: Match) -> bool:
 
 
 def art_names_it(match: Match) -> bool:
-    """Whether the embedding, not only the text, names the match's first candidate among the whole
-    catalog. Its lead among the printings of the name read (``models.matching.art_recognised``)
-    does not count here: on a card partly under another, the name strip and the art around it can
-    both show the other card, and then the art chooses among the printings of the other card's
-    name (session 10, held-out seed 1003: two of 677 GOOD cards were wrong so, a Diantha's name
-    and art read on the Pinsir under it, and a Piers whose art chose another printing of Piers)."""
+    """Whether the embedding, not only the text, names the match's first candidate: among the whole
+    catalog, or among the printings of the name read while among the catalog's nearest faces
+    (``models.matching.art_recognised``)."""
     if not match.candidates:
         return False
-    return match.candidates[0].evidence.get("embedding", 0.0) >= EMBEDDING_SURE
+    evidence = match.candidates[0].evidence
+    return art_recognised(evidence.get("embedding", 0.0), evidence.get("art_among_name", 0.0))
 
 
 def covered_shares(quads: Sequence[np.ndarray], *, over: Sequence[Sequence[int]] | None = None) -> list[float]:

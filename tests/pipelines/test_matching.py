@@ -118,8 +118,11 @@ def test_the_art_among_a_names_printings_counts_as_art_for_good() -> None:
             row[FEATURES.index(key)] = value
         return row
 
-    assert agreeing(evidence(name=0.95, art_among_name=ART_LEAD_SURE))
-    assert not agreeing(evidence(name=0.95, art_among_name=ART_LEAD_SURE - 0.01))
-    assert not agreeing(evidence(name=0.6, name_prefix=0.6, art_among_name=0.4))  # a name read only in part
-    assert agreeing(evidence(name=0.6, name_prefix=0.6, art_among_name=0.4, number=1.0))
+    near = 0.01  # among the whole catalog's nearest faces, if far from standing out there
+    assert agreeing(evidence(name=0.95, art_among_name=ART_LEAD_SURE, embedding=near))
+    assert not agreeing(evidence(name=0.95, art_among_name=ART_LEAD_SURE - 0.01, embedding=near))
+    # a lead among the name's printings by art that is not among the catalog's nearest faces at all
+    assert not agreeing(evidence(name=1.0, art_among_name=0.4))
+    assert not agreeing(evidence(name=0.6, name_prefix=0.6, art_among_name=0.4, embedding=near))  # name in part
+    assert agreeing(evidence(name=0.6, name_prefix=0.6, art_among_name=0.4, number=1.0, embedding=near))
     assert agreeing(evidence(embedding=EMBEDDING_SURE, number=1.0)) and not agreeing(evidence(name=1.0))
