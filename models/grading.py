@@ -78,8 +78,9 @@ def patches_seen(visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
 class WearCalibration:
     """How the wear network's worst corner (edge) the photo shows becomes the card's worst corner
     (edge): its damage times ``*_scale`` (the network, trained on a smooth L1 loss over all patches,
-    reads the worst of them a little low), plus ``*_hidden[k]`` when ``k`` corners (edges) are hidden: the rubric grades all
-    four, and one under another card is worn like the others, so it is as likely as not the worst.
+    reads the worst of them a little low), plus ``*_hidden[k]`` when ``k`` corners (edges) are
+    hidden: the rubric grades all four, and one under another card is worn like the others, so it
+    is as likely as not the worst.
     Fitted on scans of training-split scenes (``cardvault train wear-calibration``,
     ``pipelines/train/wear_calibration.py``) and shipped in ``models/wear/calibration.json``; the
     defaults change nothing."""
