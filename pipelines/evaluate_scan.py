@@ -8,11 +8,18 @@ against the centering the card was rendered with (fully visible cards only).
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from models.detector import _iou as box_iou
+
+if TYPE_CHECKING:
+    from models.scan import ScanEngine, ScannedCard
 
 MIN_VISIBLE = 0.3
 
@@ -50,6 +57,34 @@ def pair_with_labels(
         used.add(best[1])
         pairs.append((i, truth[best[1]]))
     return pairs, false_positives, len(truth) - len(used)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file (a scene set's manifest, kept readings)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_jsonl(rows: Sequence[Any], path: Path) -> None:
+    """Dataclass rows (readings) as JSON lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
+
+
+async def scan_labelled(
+    engine: ScanEngine, scenes: Path, limit: int | None = None, progress: Callable[[int], None] | None = None
+) -> AsyncIterator[tuple[ScannedCard, dict[str, Any]]]:
+    """Scan the photos of a labelled scene set (the first ``limit``) and yield each detected card
+    that pairs with a label (``pair_with_labels``), with that label; ``progress(1)`` after each photo."""
+    from models.scan import decode_photo
+
+    for entry in read_jsonl(scenes / "manifest.jsonl")[:limit]:
+        output = await engine.scan(decode_photo((scenes / entry["image"]).read_bytes()))
+        found = [{"box": c.box, "detection_score": c.detection_score, "candidates": c.candidates} for c in output.cards]
+        pairs, _, _ = pair_with_labels(found, entry["cards"])
+        for i, label in pairs:
+            yield output.cards[i], label
+        if progress:
+            progress(1)
 
 
 def card_of(label: dict[str, Any]) -> str:

@@ -11,19 +11,18 @@ precision at the threshold chosen on the fitting part.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.matching import FEATURES, CatalogMatcher, Fusion, agreeing
-from models.scan import ScanEngine, decode_photo
-from pipelines.evaluate_scan import card_of, pair_with_labels
+from models.scan import ScanEngine
+from pipelines.evaluate_scan import card_of, read_jsonl, scan_labelled, write_jsonl
 
 MIN_READINGS = 10
 GOOD_PRECISION = 0.999  # the GOOD threshold is set where the fitting readings reach this precision
@@ -42,32 +41,22 @@ async def collect_readings(
     engine: ScanEngine, scenes: Path, limit: int | None = None, progress: Callable[[int], None] | None = None
 ) -> list[Reading]:
     """Scan every photo of a scene set and keep the readings of the detected cards that match a label."""
-    entries = [json.loads(line) for line in (scenes / "manifest.jsonl").read_text().splitlines()][:limit]
     readings = []
-    for entry in entries:
-        output = await engine.scan(decode_photo((scenes / entry["image"]).read_bytes()))
-        found = [{"box": c.box, "detection_score": c.detection_score, "candidates": c.candidates} for c in output.cards]
-        pairs, _, _ = pair_with_labels(found, entry["cards"])
-        for i, label in pairs:
-            card = output.cards[i]
-            neighbours = [(str(k), float(v)) for k, v in card.embedding]
-            vector = None if card.vector is None else [round(float(v), 4) for v in card.vector]
-            readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"], vector))
-        if progress:
-            progress(1)
+    async for card, label in scan_labelled(engine, scenes, limit, progress):
+        neighbours = [(str(k), float(v)) for k, v in card.embedding]
+        vector = None if card.vector is None else [round(float(v), 4) for v in card.vector]
+        readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"], vector))
     return readings
 
 
 def save_readings(readings: Sequence[Reading], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in readings))
+    write_jsonl(readings, path)
 
 
 def load_readings(path: Path) -> list[Reading]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [
         Reading(r["truth"], [(k, float(v)) for k, v in r["neighbours"]], r["name"], r["collector"], r.get("embedding"))
-        for r in rows
+        for r in read_jsonl(path)
     ]
 
 

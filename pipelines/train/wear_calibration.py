@@ -11,18 +11,17 @@ comes within one of the truth most often, among equals with the smallest mean er
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models.grading import CORNER_DAMAGE, EDGE_DAMAGE, NETWORK, WearCalibration, patches_seen
-from models.scan import ScanEngine, decode_photo
-from pipelines.evaluate_scan import pair_with_labels
+from models.scan import ScanEngine
+from pipelines.evaluate_scan import read_jsonl, scan_labelled, write_jsonl
 from pipelines.render.condition import damage_subgrade, overall_grade
 
 SCALES = tuple(float(v) for v in np.round(np.arange(0.9, 1.41, 0.05), 2))
@@ -46,42 +45,32 @@ async def collect_grade_readings(
     engine: ScanEngine, scenes: Path, limit: int | None = None, progress: Callable[[int], None] | None = None
 ) -> list[GradeReading]:
     """Scan every photo of a scene set and keep the grade readings of the detected cards that match a label."""
-    entries = [json.loads(line) for line in (scenes / "manifest.jsonl").read_text().splitlines()][:limit]
     readings = []
-    for entry in entries:
-        output = await engine.scan(decode_photo((scenes / entry["image"]).read_bytes()))
-        found = [{"box": c.box, "detection_score": c.detection_score, "candidates": c.candidates} for c in output.cards]
-        pairs, _, _ = pair_with_labels(found, entry["cards"])
-        for i, label in pairs:
-            card = output.cards[i]
-            if card.grade_row is None or np.isnan(card.grade_row[CORNER_DAMAGE]).any():
-                continue  # no wear network
-            corners, edges = patches_seen(card.visible)
-            row = [round(float(v), 4) for v in card.grade_row]
-            readings.append(
-                GradeReading(
-                    float(label["grades"]["overall"]),
-                    float(card.grade["centering"]),
-                    float(card.grade["surface"]),
-                    (row[NETWORK][0], row[NETWORK][1]),
-                    tuple(row[CORNER_DAMAGE]),
-                    tuple(row[EDGE_DAMAGE]),
-                    tuple(bool(v) for v in corners),
-                    tuple(bool(v) for v in edges),
-                )
+    async for card, label in scan_labelled(engine, scenes, limit, progress):
+        if card.grade_row is None or np.isnan(card.grade_row[CORNER_DAMAGE]).any():
+            continue  # no wear network
+        corners, edges = patches_seen(card.visible)
+        row = [round(float(v), 4) for v in card.grade_row]
+        readings.append(
+            GradeReading(
+                float(label["grades"]["overall"]),
+                float(card.grade["centering"]),
+                float(card.grade["surface"]),
+                (row[NETWORK][0], row[NETWORK][1]),
+                tuple(row[CORNER_DAMAGE]),
+                tuple(row[EDGE_DAMAGE]),
+                tuple(bool(v) for v in corners),
+                tuple(bool(v) for v in edges),
             )
-        if progress:
-            progress(1)
+        )
     return readings
 
 
 def save_grade_readings(readings: Sequence[GradeReading], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in readings))
+    write_jsonl(readings, path)
 
 
 def load_grade_readings(path: Path) -> list[GradeReading]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [
         GradeReading(
             r["truth"],
@@ -93,7 +82,7 @@ def load_grade_readings(path: Path) -> list[GradeReading]:
             tuple(r["corners_seen"]),
             tuple(r["edges_seen"]),
         )
-        for r in rows
+        for r in read_jsonl(path)
     ]
 
 
@@ -110,12 +99,13 @@ def overall(calibration: WearCalibration, r: GradeReading) -> float:
 
 
 def measure(calibration: WearCalibration, readings: Sequence[GradeReading]) -> dict[str, float]:
-    errors = np.array([abs(overall(calibration, r) - r.truth) for r in readings])
+    signed = np.array([overall(calibration, r) - r.truth for r in readings])
+    errors = np.abs(signed)
     return {
         "readings": float(len(readings)),
         "within_1": float((errors <= 1).mean()),
         "mae": float(errors.mean()),
-        "over_graded_by_more_than_1": float(np.mean([overall(calibration, r) - r.truth > 1 for r in readings])),
+        "over_graded_by_more_than_1": float((signed > 1).mean()),
     }
 
 

@@ -639,6 +639,21 @@ def train_grader_command(
         )
 
 
+def _scan_scene_set(collect: Any, engine: Any, folder: Path, limit: int | None) -> list[Any]:
+    """``collect(engine, folder, limit, progress=...)`` (a readings collector of ``pipelines/train``)
+    run over a labelled scene set behind a progress bar."""
+    import asyncio
+    import functools
+
+    with _progress() as progress:
+        entries = len((folder / "manifest.jsonl").read_text().splitlines())
+        task = progress.add_task(f"scanning {folder}", total=min(limit or entries, entries))
+        result: list[Any] = asyncio.run(
+            collect(engine, folder, limit, progress=functools.partial(progress.advance, task))
+        )
+        return result
+
+
 @train_app.command("wear-calibration")
 def train_wear_calibration_command(
     scenes: Annotated[list[Path], typer.Option(help="training-split scene sets to scan (repeat the option for more)")],
@@ -653,8 +668,6 @@ def train_wear_calibration_command(
     """Fit how the worst corner and edge a photo shows become the card's (a scale on the wear
     network's damage, a damage added per hidden corner or edge) on scans of labelled training
     scenes by the shipped models, and measure the overall grade on held-out scenes."""
-    import asyncio
-    import functools
     import sys
 
     from models.scan import LocalRunners, ScanEngine
@@ -676,11 +689,7 @@ def train_wear_calibration_command(
             engine = engine or ScanEngine(
                 LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir())
             )
-            with _progress() as progress:
-                entries = len((folder / "manifest.jsonl").read_text().splitlines())
-                task = progress.add_task(f"scanning {folder}", total=min(limit or entries, entries))
-                advance = functools.partial(progress.advance, task)
-                save_grade_readings(asyncio.run(collect_grade_readings(engine, folder, limit, progress=advance)), path)
+            save_grade_readings(_scan_scene_set(collect_grade_readings, engine, folder, limit), path)
         return load_grade_readings(path)
 
     training = [r for folder in scenes for r in read(folder)]
@@ -720,8 +729,6 @@ def train_fusion_command(
 ) -> None:
     """Fit the identification fusion (evidence weights, "none of these", the GOOD threshold) on scans
     of labelled scenes by the shipped models, and measure it on the readings it was not fitted on."""
-    import asyncio
-    import functools
     import sys
 
     from models.scan import LocalRunners, ScanEngine
@@ -733,11 +740,7 @@ def train_fusion_command(
         engine = ScanEngine(LocalRunners(device="cpu"), matcher)
         collected = []
         for folder in scenes:
-            with _progress() as progress:
-                entries = len((folder / "manifest.jsonl").read_text().splitlines())
-                task = progress.add_task(f"scanning {folder}", total=min(limit or entries, entries))
-                advance = functools.partial(progress.advance, task)
-                collected += asyncio.run(collect_readings(engine, folder, limit, progress=advance))
+            collected += _scan_scene_set(collect_readings, engine, folder, limit)
         save_readings(collected, readings)
     try:
         result = fit_fusion(matcher, load_readings(readings), seed=seed)
