@@ -259,7 +259,7 @@ class ScanEngine:
                 steps.close()
                 return await asyncio.to_thread(refine_all, rgb, corners)
             batch, result = await asyncio.to_thread(advance, found)
-        return pick_second_looks(result, len(corners), second, boxes)
+        return pick_second_looks(result, len(corners), second, rgb)
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))

@@ -95,3 +95,28 @@ def test_an_outline_found_from_the_box_keeps_the_detectors_reading_order() -> No
     found = detector * 1.3 - 20  # the same card found again, larger and shifted
     for k in range(4):
         np.testing.assert_allclose(in_order_of(np.roll(found, k, axis=0), detector), found)
+
+
+def test_of_two_looks_the_outline_along_the_cards_edge_is_kept() -> None:
+    """A card turned 45 degrees fills half of its detection box: the look started from the box can
+    outline the box itself. Of the two outlines, the one the photo shows an edge along wins,
+    whichever look found it; a box-shaped outline is not kept for agreeing with the box."""
+    import cv2
+
+    from models.corners import edge_contrast, pick_second_looks
+
+    rng = np.random.default_rng(0)
+    photo = rng.normal(90, 12, (400, 400, 3)).clip(0, 255).astype(np.uint8)  # a noisy carpet
+    centre, half = np.array([200.0, 200.0]), np.array([63.0, 88.0])
+    turn = np.deg2rad(45)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    card = centre + (np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half) @ rotation.T
+    cv2.fillConvexPoly(photo, card.round().astype(np.int32), (235, 220, 120))
+    x0, y0 = card.min(axis=0)
+    x1, y1 = card.max(axis=0)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    assert edge_contrast(photo, card) > 3 * edge_contrast(photo, box)
+    kept = pick_second_looks([card, box], 1, [0], photo)
+    np.testing.assert_allclose(kept[0], card)
+    found = pick_second_looks([box, np.roll(card, 1, axis=0)], 1, [0], photo)
+    assert {tuple(p) for p in found[0].round(6)} == {tuple(p) for p in card.round(6)}
