@@ -62,13 +62,16 @@ class ScanPipeline:
         corners: Any = None,
         index: str | None = None,
         wear_calibration: str | None = None,
+        faces_dir: str | None = None,
     ) -> None:
+        from models.faces import RenderedFaces
         from serve_app.services.scanner import load_matcher
 
         matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None, Path(index) if index else None)
         calibration = WearCalibration.load(Path(wear_calibration) if wear_calibration else None)
+        faces = RenderedFaces(matcher.catalogs, Path(faces_dir) if faces_dir else None)
         self.engine = ScanEngine(
-            HandleRunners(detector, identifier, grader, ocr, corners), matcher, calibration=calibration
+            HandleRunners(detector, identifier, grader, ocr, corners), matcher, calibration=calibration, faces=faces
         )
 
     async def scan(self, data: bytes) -> ScanPayload:

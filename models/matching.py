@@ -45,6 +45,7 @@ FEATURES = (
     "set_code",
     "art_among_name",
     "name_prefix",
+    "face",
 )
 # a name line read this long that matches no catalog name may be the start of one, the rest under
 # another card of a fan (``Exeggc`` of Exeggcute, ``Take th`` of Take the Upper Hand)
@@ -95,6 +96,7 @@ class Fusion:
             "set_code": 1.5,
             "art_among_name": 0.0,
             "name_prefix": 0.0,
+            "face": 0.0,
         }
     )
     null_bias: float = 0.0
@@ -229,6 +231,7 @@ class CatalogMatcher:
         self, catalogs: Sequence[Catalog], fusion: Fusion | None = None, references: ReferenceFaces | None = None
     ) -> None:
         self.fusion = fusion or Fusion()
+        self.catalogs = list(catalogs)
         self.cards: list[CatalogCard] = []
         self.keys: list[str] = []  # each card's collector key (012 -> 12, MST095 -> MST95)
         self.by_id: dict[str, int] = {}
@@ -308,16 +311,37 @@ class CatalogMatcher:
         first, second = np.argsort(-sims)[:2]
         return rows[int(first)][0], float(sims[first] - sims[second])
 
+    def face_candidates(
+        self, match: Match, neighbours: Sequence[tuple[str, float]], vector: np.ndarray | None, limit: int = 40
+    ) -> list[str]:
+        """The cards a face check (``models.faces``) compares a reading with: the match's candidates,
+        the embedding's nearest faces, then the other cards of each name read among the candidates
+        (``NAME_SURE``), those whose reference face the embedding is nearest first; ``limit`` at most."""
+        ids = [c.card.card_id for c in match.candidates] + [card_id for card_id, _ in neighbours]
+        for candidate in match.candidates:
+            if candidate.evidence.get("name", 0.0) < NAME_SURE:
+                continue
+            same = self.by_name.get(normalize_name(candidate.card.name), [])
+            with_faces = [i for i in same if i in self.reference_rows]
+            if vector is not None and with_faces:
+                sims = self.reference_vectors[[self.reference_rows[i] for i in with_faces]] @ np.asarray(vector)
+                with_faces = [with_faces[k] for k in np.argsort(-sims)]
+            ids += [self.cards[i].card_id for i in with_faces]
+        return list(dict.fromkeys(ids))[:limit]
+
     def evidence(
         self,
         neighbours: Sequence[tuple[str, float]],
         name_text: str = "",
         collector_text: str = "",
         vector: np.ndarray | None = None,
+        faces: dict[str, float] | None = None,
     ) -> tuple[list[int], np.ndarray]:
         """The candidate cards (indices) for one reading and their features (rows, ``FEATURES``).
         With the reading's embedding ``vector`` (and reference faces), the card of the name read whose face
-        the art resembles most gets its lead over the next (``art_among_name``)."""
+        the art resembles most gets its lead over the next (``art_among_name``). With the face check's
+        likenesses (``faces``: card id -> ``models.faces.likeness`` of the part of the card in view),
+        the likest card gets its lead over the next (``face``), and joins the candidates."""
         name = parse_name(name_text)
         collector = parse_collector(collector_text)
         # the embedding's evidence is how far a neighbour stands above the neighbourhood (the median of
@@ -344,6 +368,9 @@ class CatalogMatcher:
         for key in (number, identifier):
             if key:
                 pool |= set(self.by_number.get(key, [])[:400])
+        face_lead = face_leader(faces, self.by_id)
+        if face_lead is not None:
+            pool.add(face_lead[0])
         indices = sorted(pool)
         features = np.zeros((len(indices), len(FEATURES)), np.float32)
         for row, index in enumerate(indices):
@@ -360,6 +387,8 @@ class CatalogMatcher:
             named = [index for index in indices if name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores]
             if chosen := self.art_among(vector, named):
                 features[indices.index(chosen[0]), 7] = chosen[1]
+        if face_lead is not None:
+            features[indices.index(face_lead[0]), FEATURES.index("face")] = face_lead[1]
         return indices, features
 
     def match(
@@ -369,13 +398,14 @@ class CatalogMatcher:
         collector_text: str = "",
         limit: int = 5,
         vector: np.ndarray | None = None,
+        faces: dict[str, float] | None = None,
     ) -> Match:
-        indices, features = self.evidence(neighbours, name_text, collector_text, vector)
+        indices, features = self.evidence(neighbours, name_text, collector_text, vector, faces)
         if not indices:
             return Match([], "POOR")
         probs = self.fusion.confidences(features)
         order = np.argsort(-probs)[:limit]
-        shown = ("embedding", "art_among_name", "name", "number", "total", "set_code")
+        shown = ("embedding", "art_among_name", "face", "name", "number", "total", "set_code")
         candidates = [
             Candidate(
                 self.cards[indices[i]],
@@ -385,6 +415,15 @@ class CatalogMatcher:
             for i in order
         ]
         return Match(candidates, self.fusion.tier(candidates[0].confidence, features[order[0]]))
+
+
+def face_leader(faces: dict[str, float] | None, by_id: dict[str, int]) -> tuple[int, float] | None:
+    """The catalog card whose face the card in view looks likest (index), and its lead in likeness
+    over the next card compared; None with fewer than two compared."""
+    known = sorted(((v, by_id[k]) for k, v in (faces or {}).items() if k in by_id), reverse=True)
+    if len(known) < 2:
+        return None
+    return known[0][1], known[0][0] - known[1][0]
 
 
 def pick_printing(card: CatalogCard, finish: str) -> tuple[str, str]:

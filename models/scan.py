@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, pick_second_looks, refinement, with_second_looks
 from models.detector import CardDetector, Detection, _iou
+from models.faces import FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
 from models.matching import (
@@ -173,6 +174,8 @@ class ScannedCard:
     # (models.rectify.visibility): the wear calibration's refits keep them
     grade_row: np.ndarray | None = field(default=None, repr=False)
     visible: np.ndarray | None = field(default=None, repr=False)
+    # the face check's likeness of the card in view to each card compared (models.faces), when it ran
+    faces: dict[str, float] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -208,6 +211,8 @@ class ScanEngine:
         sure_score: float = 0.75,
         refine: bool = True,
         calibration: WearCalibration | None = None,
+        faces: FaceSource | None = None,
+        face_check: bool = True,
     ) -> None:
         self.runners = runners
         # how the wear the photo shows becomes the card's (default: the shipped calibration, if any)
@@ -218,6 +223,9 @@ class ScanEngine:
         # find the corners again on each card's crop (the corner network; without one, fit them to
         # the card's edges in the photo)
         self.refine = refine
+        # a card the fusion is not sure of is compared, where it shows, with the faces of its likely
+        # cards (models.faces): by default the catalog's faces as the renderer draws them
+        self.faces: FaceSource | None = (faces or RenderedFaces(matcher.catalogs)) if face_check else None
 
     def is_card(self, detection: Detection, match: Match) -> bool:
         """A detection the detector is unsure of stays only if the card itself vouches for it: a
@@ -342,16 +350,39 @@ class ScanEngine:
         cards = []
         # a card on top of the others shows no other card's text: only what lies (or may lie) over it counts
         covered = covered_shares(quads, over=[a + b for a, b in zip(over, unsure, strict=True)])
+        seen = [visibility(quads[i], [quads[j] for j in over[i] + unsure[i]], size) for i in range(n)]
+        matches = [
+            self.matcher.match(
+                identities[i].neighbours, texts[i].name, texts[i].collector, vector=identities[i].embedding
+            )
+            for i in range(n)
+        ]
+        # the cards the fusion is not sure of: the face check, then the fusion again with its likenesses
+        # (not for a detection that is no card by what it shows: a booster wrapper's likeness to some
+        # card's face is no reason to keep it)
+        unsure_cards = [
+            i
+            for i in range(n)
+            if matches[i].tier != "GOOD" and matches[i].candidates and self.is_card(detections[i], matches[i])
+        ]
+        faces: dict[int, dict[str, float]] = {}
+        if self.faces is not None and unsure_cards:
+            t_faces = time.perf_counter()
+            faces = await asyncio.to_thread(self.face_check, crops, seen, identities, matches, unsure_cards)
+            for i, likeness in faces.items():
+                identity, text = identities[i], texts[i]
+                matches[i] = self.matcher.match(
+                    identity.neighbours, text.name, text.collector, vector=identity.embedding, faces=likeness
+                )
+            timings["faces"] = (time.perf_counter() - t_faces) * 1000
         for i, detection in enumerate(detections):
-            identity, text = identities[i], texts[i]
-            match = self.matcher.match(identity.neighbours, text.name, text.collector, vector=identity.embedding)
+            identity, match = identities[i], matches[i]
             if not self.is_card(detection, match):
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
-            seen = visibility(quads[i], [quads[j] for j in over[i] + unsure[i]], size)
             grade = combine(
-                subgrades[i], padded[i], visible=seen, margin=CENTERING_MARGIN, calibration=self.calibration
+                subgrades[i], padded[i], visible=seen[i], margin=CENTERING_MARGIN, calibration=self.calibration
             )
             printing_id = None
             finish = identity.finish
@@ -371,22 +402,45 @@ class ScanEngine:
                     finish_confidence=identity.finish_confidence,
                     grade=grade.to_dict(),
                     ocr={
-                        "name": text.name,
-                        "name_score": round(text.name_score, 3),
-                        "collector": text.collector,
-                        "collector_score": round(text.collector_score, 3),
+                        "name": texts[i].name,
+                        "name_score": round(texts[i].name_score, 3),
+                        "collector": texts[i].collector,
+                        "collector_score": round(texts[i].collector_score, 3),
                     },
                     embedding=identity.neighbours,
                     crop=crops[i],
                     vector=identity.embedding,
                     grade_row=subgrades[i],
-                    visible=seen,
+                    visible=seen[i],
+                    faces=faces.get(i),
                 )
             )
         cards = drop_duplicates(cards)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings)
+
+    def face_check(
+        self,
+        crops: Sequence[Image.Image],
+        seen: Sequence[np.ndarray],
+        identities: Sequence[Identification],
+        matches: Sequence[Match],
+        chosen: Sequence[int],
+    ) -> dict[int, dict[str, float]]:
+        """Per chosen card, the likeness of its part in view to each of its likely cards' faces
+        (``CatalogMatcher.face_candidates``) in the finish read."""
+        assert self.faces is not None
+        return {
+            i: likenesses(
+                self.faces,
+                crops[i],
+                seen[i],
+                identities[i].finish,
+                self.matcher.face_candidates(matches[i], identities[i].neighbours, identities[i].embedding),
+            )
+            for i in chosen
+        }
 
 
 def vouched_by_evidence(match: Match) -> bool:

@@ -113,6 +113,7 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
         else None,
         index=str(paths.index),
         wear_calibration=str(paths.wear_calibration),
+        faces_dir=str(settings.data_dir / "faces"),
     )
     return composed
 

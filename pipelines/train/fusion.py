@@ -35,6 +35,7 @@ class Reading:
     name: str
     collector: str
     embedding: list[float] | None = None  # the card's unit embedding (``art_among_name``)
+    faces: dict[str, float] | None = None  # the face check's likenesses (``face``), when it ran
 
 
 async def collect_readings(
@@ -45,7 +46,8 @@ async def collect_readings(
     async for card, label in scan_labelled(engine, scenes, limit, progress):
         neighbours = [(str(k), float(v)) for k, v in card.embedding]
         vector = None if card.vector is None else [round(float(v), 4) for v in card.vector]
-        readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"], vector))
+        faces = None if card.faces is None else {k: round(float(v), 4) for k, v in card.faces.items()}
+        readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"], vector, faces))
     return readings
 
 
@@ -55,7 +57,14 @@ def save_readings(readings: Sequence[Reading], path: Path) -> None:
 
 def load_readings(path: Path) -> list[Reading]:
     return [
-        Reading(r["truth"], [(k, float(v)) for k, v in r["neighbours"]], r["name"], r["collector"], r.get("embedding"))
+        Reading(
+            r["truth"],
+            [(k, float(v)) for k, v in r["neighbours"]],
+            r["name"],
+            r["collector"],
+            r.get("embedding"),
+            r.get("faces"),
+        )
         for r in read_jsonl(path)
     ]
 
@@ -70,7 +79,7 @@ def problems_of(matcher: CatalogMatcher, readings: Sequence[Reading]) -> list[Pr
     out = []
     for r in readings:
         embedding = np.asarray(r.embedding, np.float32) if r.embedding is not None else None
-        indices, features = matcher.evidence(r.neighbours, r.name, r.collector, embedding)
+        indices, features = matcher.evidence(r.neighbours, r.name, r.collector, embedding, r.faces)
         ids = [matcher.cards[i].card_id for i in indices]
         out.append(Problem(features, ids.index(r.truth) if r.truth in ids else -1))
     return out

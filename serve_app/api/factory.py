@@ -38,7 +38,10 @@ def create_app(
             app_state.start_scans(
                 scanner
                 or LocalScanner(
-                    settings.resolved_catalog_dir(), device=settings.models_device, models_dir=settings.models_dir
+                    settings.resolved_catalog_dir(),
+                    device=settings.models_device,
+                    models_dir=settings.models_dir,
+                    faces_dir=settings.data_dir / "faces",
                 )
             )
         app.state.cardvault = app_state

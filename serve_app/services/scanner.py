@@ -28,8 +28,16 @@ def load_matcher(catalog_dir: Path, fusion: Path | None = None, index: Path | No
 
 
 class LocalScanner:
-    def __init__(self, catalog_dir: Path, *, device: str = "auto", models_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        catalog_dir: Path,
+        *,
+        device: str = "auto",
+        models_dir: Path | None = None,
+        faces_dir: Path | None = None,
+    ) -> None:
         self.catalog_dir = catalog_dir
+        self.faces_dir = faces_dir  # where the face check keeps the faces it draws (models.faces)
         self.device = device
         self.models_dir = models_dir
         self._engine: ScanEngine | None = None
@@ -42,14 +50,17 @@ class LocalScanner:
             return self._engine
 
     def _build(self) -> ScanEngine:
+        from models.faces import RenderedFaces
         from models.grading import WearCalibration
         from models.scan import LocalRunners, ModelPaths
 
         paths = ModelPaths.under(self.models_dir)
+        matcher = load_matcher(self.catalog_dir, paths.fusion, paths.index)
         return ScanEngine(
             LocalRunners(paths, device=self.device),
-            load_matcher(self.catalog_dir, paths.fusion, paths.index),
+            matcher,
             calibration=WearCalibration.load(paths.wear_calibration),
+            faces=RenderedFaces(matcher.catalogs, self.faces_dir),
         )
 
     async def scan(self, data: bytes) -> ScanPayload:

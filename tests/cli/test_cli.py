@@ -120,3 +120,19 @@ def test_train_detector_refuses_missing_inputs_before_rendering(tmp_path: Path) 
         assert result.exit_code == 2, result.output
         assert hint in " ".join(result.output.replace("│", " ").split())  # the message, unwrapped
         assert not data.exists()  # nothing rendered
+
+
+def test_index_faces_draws_a_sets_faces_into_the_store(env: Path) -> None:
+    from models.faces import RenderedFaces
+    from pipelines.catalog_sources import load_catalogs
+
+    result = CliRunner().invoke(app, ["index-faces", "--set", "fut20"])
+    assert result.exit_code == 0, result.output
+    catalogs = load_catalogs(get_settings().resolved_catalog_dir())
+    cards = [c for catalog in catalogs for c in catalog.cards if c.set_id == "fut20"]
+    store = RenderedFaces([], env / "faces")  # no catalog: it can only read what the command drew
+    for card in cards:
+        for printing in card.printings:
+            face = store.face(card.id, printing.finish.removeprefix("first_edition_"))
+            assert face is not None and face.shape == (88, 63, 3) and face.std() > 10
+    assert CliRunner().invoke(app, ["index-faces", "--set", "no-such-set"]).exit_code != 0
