@@ -1,7 +1,7 @@
 """Scan latency, throughput and accuracy through HTTP, against the Ray Serve application.
 
     .venv/bin/python benchmarks/scan.py [--requests 20] [--seconds 20] [--concurrency 4]
-        [--scenes datasets/heldout-s1001 --limit 100] [--device auto]
+        [--scenes datasets/heldout-s1001 --limit 100] [--device auto] [--faces DIR]
 
 Starts ``cardvault serve`` (the embedded default with the model deployments), then:
 
@@ -183,6 +183,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--poll", action="store_true", help="poll GET /scans/{id} instead of Prefer: wait")
+    parser.add_argument(
+        "--faces",
+        type=Path,
+        help="a face store drawn ahead (cardvault index-faces --out DIR): the server's face check reads it",
+    )
     args = parser.parse_args()
     global WAIT
     WAIT = not args.poll
@@ -201,6 +206,8 @@ def main() -> None:
         "CARDVAULT_RATE_LIMIT_IP_REFILL_PER_S": "1000000",
         "CARDVAULT_RATE_LIMIT_USER_REFILL_PER_S": "1000000",
     }
+    if args.faces:  # the face check's store (models.faces) lives in DATA_DIR/faces
+        (tmp / "faces").symlink_to(args.faces.resolve(), target_is_directory=True)
     print(f"CPU reference (detector, 1 thread, fixed photo): {cpu_reference():.1f} ms", flush=True)
     print("preparing data (full catalogs) ...", flush=True)
     prepare(env)
