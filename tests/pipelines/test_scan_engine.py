@@ -300,3 +300,30 @@ def test_corners_that_slid_off_the_card_get_a_second_look_from_the_box(
     with_box = max(_outline_error(q, truths) for q in second_look)
     from_slid = max(_outline_error(q, truths) for q in without)
     assert with_box < 0.03 < from_slid, (with_box, from_slid)
+
+
+def test_cards_not_good_get_the_face_check(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    """In a fan, the cards the fusion is not sure of are compared with the faces of their likely cards
+    where the photo shows them; where the true card is among those compared, its face is the likest.
+    GOOD cards are not compared (the check costs a drawn face per candidate)."""
+    from models.scan import decode_photo
+
+    scene = compose(
+        _wanted_specs(catalogs), np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0
+    )
+    output = asyncio.run(engine.scan(decode_photo(_jpeg(scene.image))))
+    checked = [c for c in output.cards if c.faces is not None]
+    assert checked, [c.tier for c in output.cards]  # a fan has cards the fusion is not sure of
+    assert all(c.tier != "GOOD" for c in checked)
+    assert all(c.faces is not None for c in output.cards if c.tier != "GOOD" and c.candidates)
+    from pipelines.evaluate_scan import card_of, pair_with_labels
+
+    found = [{"box": c.box, "detection_score": c.detection_score, "candidates": c.candidates} for c in output.cards]
+    pairs, _, _ = pair_with_labels(found, scene.cards)
+    compared = [
+        (output.cards[i].faces, card_of(label))
+        for i, label in pairs
+        if output.cards[i].faces and card_of(label) in output.cards[i].faces
+    ]
+    likest = [max(faces, key=faces.__getitem__) == truth for faces, truth in compared]
+    assert len(likest) >= 2 and sum(likest) >= 0.75 * len(likest), likest
