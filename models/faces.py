@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,16 +65,19 @@ class RenderedFaces:
             for card in catalog.cards:
                 self.records[card.id] = (card, sets.get(card.set_id))
         self.cache: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
+        self.lock = threading.Lock()
 
     def face(self, card_id: str, finish: str) -> np.ndarray | None:
         key = (card_id, finish)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
-        found = self._stored(card_id, finish)
-        self.cache[key] = found
-        if len(self.cache) > CACHE:
-            self.cache.popitem(last=False)
+        with self.lock:  # scans run their face checks in worker threads side by side
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
+        found = self._stored(card_id, finish)  # drawn outside the lock: two threads may both draw it
+        with self.lock:
+            self.cache[key] = found
+            while len(self.cache) > CACHE:
+                self.cache.popitem(last=False)
         return found
 
     def path(self, card_id: str, finish: str) -> Path | None:

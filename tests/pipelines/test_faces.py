@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from models.faces import GRID, RenderedFaces, likeness, likenesses, reduced
@@ -112,3 +113,19 @@ def test_faces_drawn_once_are_read_back_from_the_store(catalogs: list[Catalog], 
     # ids that are no file names are kept apart
     odd = RenderedFaces([], tmp_path).path("a/b:c", "normal")
     assert odd is not None and odd.parent == tmp_path
+
+
+def test_faces_asked_for_from_many_threads_at_once(catalogs: list[Catalog], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Serve pipeline runs several scans' face checks in worker threads side by side; the memory
+    cache stays whole and within its size."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import models.faces
+
+    monkeypatch.setattr(models.faces, "CACHE", 8)  # a small cache evicts all the time
+    faces = RenderedFaces(catalogs)
+    ids = [c.id for c in catalogs[0].cards if c.set_id == "sv2"][:24]
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda k: faces.face(ids[k % len(ids)], "normal"), range(96)))
+    assert all(f is not None and f.shape == (GRID[1], GRID[0], 3) for f in found)
+    assert len(faces.cache) <= 8
