@@ -129,3 +129,22 @@ def test_faces_asked_for_from_many_threads_at_once(catalogs: list[Catalog], monk
         found = list(pool.map(lambda k: faces.face(ids[k % len(ids)], "normal"), range(96)))
     assert all(f is not None and f.shape == (GRID[1], GRID[0], 3) for f in found)
     assert len(faces.cache) <= 8
+
+
+def test_the_art_rows_count_more_than_the_frame_and_text() -> None:
+    """Two printings of one name share frame and text box and differ in their art: a card that
+    matches a face in the art rows looks likelier to it than one that matches it everywhere else."""
+    from models.faces import ART_ROWS
+
+    rng = np.random.default_rng(1)
+    face = (rng.random((GRID[1], GRID[0], 3)) * 255).astype(np.uint8)
+    art = slice(int(ART_ROWS[0] * GRID[1]), int(ART_ROWS[1] * GRID[1]))
+    same_art = (rng.random(face.shape) * 255).astype(np.uint8)
+    same_art[art] = face[art]
+    same_rest = face.copy()
+    same_rest[art] = (rng.random(same_rest[art].shape) * 255).astype(np.uint8)
+    # the art rows are fewer cells than the rest, yet weigh more
+    assert same_art[art].size < same_rest.size - same_rest[art].size
+    seen = np.ones((GRID[1], GRID[0]), bool)
+    by_art, by_rest = likeness(face, np.stack([same_art, same_rest]), seen, shift=0)
+    assert by_art > by_rest
