@@ -318,10 +318,12 @@ class CatalogMatcher:
         the embedding's nearest faces, then the other cards of each name read among the candidates
         (``NAME_SURE``), those whose reference face the embedding is nearest first; ``limit`` at most."""
         ids = [c.card.card_id for c in match.candidates] + [card_id for card_id, _ in neighbours]
-        for candidate in match.candidates:
-            if candidate.evidence.get("name", 0.0) < NAME_SURE:
-                continue
-            same = self.by_name.get(normalize_name(candidate.card.name), [])
+        # the first candidates are often printings of one name: each name's cards ranked once
+        names = dict.fromkeys(
+            normalize_name(c.card.name) for c in match.candidates if c.evidence.get("name", 0.0) >= NAME_SURE
+        )
+        for name in names:
+            same = self.by_name.get(name, [])
             with_faces = [i for i in same if i in self.reference_rows]
             if vector is not None and with_faces:
                 sims = self.reference_vectors[[self.reference_rows[i] for i in with_faces]] @ np.asarray(vector)

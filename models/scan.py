@@ -212,7 +212,6 @@ class ScanEngine:
         refine: bool = True,
         calibration: WearCalibration | None = None,
         faces: FaceSource | None = None,
-        face_check: bool = True,
     ) -> None:
         self.runners = runners
         # how the wear the photo shows becomes the card's (default: the shipped calibration, if any)
@@ -225,7 +224,7 @@ class ScanEngine:
         self.refine = refine
         # a card the fusion is not sure of is compared, where it shows, with the faces of its likely
         # cards (models.faces): by default the catalog's faces as the renderer draws them
-        self.faces: FaceSource | None = (faces or RenderedFaces(matcher.catalogs)) if face_check else None
+        self.faces: FaceSource = faces or RenderedFaces(matcher.catalogs)
 
     def is_card(self, detection: Detection, match: Match) -> bool:
         """A detection the detector is unsure of stays only if the card itself vouches for it: a
@@ -368,7 +367,7 @@ class ScanEngine:
             if matches[i].tier != "GOOD" and matches[i].candidates and self.is_card(detections[i], matches[i])
         ]
         faces: dict[int, dict[str, float]] = {}
-        if self.faces is not None and unsure_cards:
+        if unsure_cards:
             t_faces = time.perf_counter()
             faces = await asyncio.to_thread(self.face_check, crops, seen, identities, matches, unsure_cards)
             for i, likeness in faces.items():
@@ -432,7 +431,6 @@ class ScanEngine:
     ) -> dict[int, dict[str, float]]:
         """Per chosen card, the likeness of its part in view to each of its likely cards' faces
         (``CatalogMatcher.face_candidates``) in the finish read."""
-        assert self.faces is not None
         return {
             i: likenesses(
                 self.faces,

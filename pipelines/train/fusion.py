@@ -46,7 +46,7 @@ async def collect_readings(
     async for card, label in scan_labelled(engine, scenes, limit, progress):
         neighbours = [(str(k), float(v)) for k, v in card.embedding]
         vector = None if card.vector is None else [round(float(v), 4) for v in card.vector]
-        faces = None if card.faces is None else {k: round(float(v), 4) for k, v in card.faces.items()}
+        faces = None if card.faces is None else dict(card.faces)  # rounded by models.faces.likenesses
         readings.append(Reading(card_of(label), neighbours, card.ocr["name"], card.ocr["collector"], vector, faces))
     return readings
 

@@ -571,7 +571,6 @@ def _face_worker(folder: Path) -> None:
 def _draw_faces(chunk: list[tuple[str, str]]) -> int:
     for card_id, finish in chunk:
         _FACES.face(card_id, finish)
-    _FACES.cache.clear()  # kept on disk; a worker need not hold them
     return len(chunk)
 
 

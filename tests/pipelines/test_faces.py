@@ -11,24 +11,16 @@ from PIL import Image
 from models.faces import GRID, RenderedFaces, likeness, likenesses, reduced
 from models.matching import FEATURES, CatalogMatcher, Fusion, Match
 from pipelines.catalog_sources import Catalog
-from pipelines.render.card_face import face_spec, render_face
-from pipelines.render.condition import apply_wear, sample_condition
+from pipelines.render.card_face import face_spec
 
 
 def _photographed(faces: RenderedFaces, card_id: str, seed: int) -> Image.Image:
-    """The card's face as the scan rectifies it from a photo: worn, off-centre, darker and bluer,
-    a little blurred, with noise."""
+    """The card's face as the scan rectifies it from a photo (``pipelines.train.identifier.photo_like``:
+    worn, off-centre, corners a little off, light and colour changed, maybe glare, blurred)."""
+    from pipelines.train.identifier import photo_like
+
     card, card_set = faces.records[card_id]
-    rng = np.random.default_rng(seed)
-    condition = sample_condition(rng)
-    drawn = render_face(
-        face_spec(card, card_set, card.printings[0]), centering=(condition.centering_lr, condition.centering_tb)
-    ).image
-    worn = apply_wear(drawn, condition, rng)
-    flat = Image.new("RGB", worn.size, (60, 60, 60))
-    flat.paste(worn, (0, 0), worn)
-    pixels = np.asarray(flat, np.float32) * [0.7, 0.75, 0.9] + rng.normal(0, 6, (*flat.size[::-1], 3))
-    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).resize((630, 880))
+    return photo_like(face_spec(card, card_set, card.printings[0]), np.random.default_rng(seed)).resize((630, 880))
 
 
 def test_a_half_covered_card_looks_likest_its_own_face_among_its_names_printings(catalogs: list[Catalog]) -> None:
