@@ -43,35 +43,46 @@ def grading_input(card: Image.Image) -> np.ndarray:
 
 
 # columns of CardGrader.grade's rows: the grader network's corners, edges, surface, then the wear
-# network's damage of each corner (TL, TR, BR, BL) and each edge (top, right, bottom, left), NaN
-# without a wear network
+# network's damage of each corner (TL, TR, BR, BL) and of each stretch of each edge (top, right,
+# bottom, left; EDGE_STRETCHES each, edge by edge), NaN without a wear network
 NETWORK = slice(0, 3)
 CORNER_DAMAGE = slice(3, 3 + len(CORNERS))
-EDGE_DAMAGE = slice(CORNER_DAMAGE.stop, CORNER_DAMAGE.stop + len(EDGES))
+EDGE_DAMAGE = slice(CORNER_DAMAGE.stop, CORNER_DAMAGE.stop + len(EDGES) * EDGE_STRETCHES)
 GRADE_COLUMNS = EDGE_DAMAGE.stop
 SEEN = 0.9  # a corner or edge patch with at least this share of it showing the card is read
+# an edge is read when the photo shows at least this share of its stretches (its damage is then the
+# worst of those shown); one mostly hidden counts as hidden (WearCalibration's offsets)
+EDGE_SEEN = 0.5
 
 
 def half_turn(row: np.ndarray) -> np.ndarray:
     """A grade row of the card turned half round: its corners and edges two places on."""
     out = row.copy()
     out[CORNER_DAMAGE] = np.roll(row[CORNER_DAMAGE], 2)
-    out[EDGE_DAMAGE] = np.roll(row[EDGE_DAMAGE], 2)
+    out[EDGE_DAMAGE] = np.roll(row[EDGE_DAMAGE].reshape(len(EDGES), EDGE_STRETCHES), 2, axis=0).ravel()
     return out
 
 
 def patches_seen(visible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Which corners (4) and edges (4) of a card the photo shows, from its visibility grid
-    (``models.rectify.visibility``): a corner whose patch, an edge all of whose patches show the
-    card at least ``SEEN``."""
+    """Which corners (4) and which stretches of each edge (4, EDGE_STRETCHES) of a card the photo
+    shows, from its visibility grid (``models.rectify.visibility``): a patch at least ``SEEN`` of
+    which shows the card."""
     if visible is None:
-        return np.ones(len(CORNERS), bool), np.ones(len(EDGES), bool)
+        return np.ones(len(CORNERS), bool), np.ones((len(EDGES), EDGE_STRETCHES), bool)
     mask = grid_pixels(visible, SCALE_H, SCALE_W).astype(np.float32)[..., None]
     cut = patches(mask)
     shown = cut.reshape(len(cut), -1).mean(axis=1) >= SEEN
-    corners = shown[: len(CORNERS)]
-    edges = shown[len(CORNERS) :].reshape(len(EDGES), EDGE_STRETCHES).all(axis=1)
-    return corners, edges
+    return shown[: len(CORNERS)], shown[len(CORNERS) :].reshape(len(EDGES), EDGE_STRETCHES)
+
+
+def edge_readings(stretch_damage: np.ndarray, stretches_seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each edge's damage (4) and whether it is read (4), from the damage of its stretches
+    (4 x EDGE_STRETCHES, or flat) and which of them the photo shows: an edge with at least
+    ``EDGE_SEEN`` of its stretches shown is read, as the worst of those shown."""
+    damage = np.asarray(stretch_damage, np.float32).reshape(len(EDGES), EDGE_STRETCHES)
+    seen = np.asarray(stretches_seen, bool).reshape(len(EDGES), EDGE_STRETCHES)
+    read = seen.mean(axis=1) >= EDGE_SEEN
+    return np.where(seen, damage, 0.0).max(axis=1), read
 
 
 @dataclass(frozen=True)
@@ -186,10 +197,11 @@ def combine(
         # (10 - 8 x damage, half steps down), as the worst corner or edge does; all of them hidden
         # keeps the grader network's estimate
         calibration = calibration or WearCalibration()
-        corners_seen, edges_seen = patches_seen(visible)
+        corners_seen, stretches_seen = patches_seen(visible)
+        edge_damage, edges_seen = edge_readings(subgrades[EDGE_DAMAGE], stretches_seen)
         if (corner := calibration.worst(subgrades[CORNER_DAMAGE], corners_seen)) is not None:
             estimates[0] = damage_subgrade(corner)
-        if (edge := calibration.worst(subgrades[EDGE_DAMAGE], edges_seen, edges=True)) is not None:
+        if (edge := calibration.worst(edge_damage, edges_seen, edges=True)) is not None:
             estimates[1] = damage_subgrade(edge)
     lr_share = centering.left_share if centering.lr_measured else None
     tb_share = centering.top_share if centering.tb_measured else None
@@ -228,14 +240,15 @@ class CardGrader:
     def grade(self, cards: np.ndarray) -> np.ndarray:
         """(N, 440, 315, 3) uint8 from :func:`grading_input` to (N, ``GRADE_COLUMNS``) rows: the
         grader network's corners, edges and surface (1-10), then the wear network's damage of each
-        corner and edge (0-1; NaN without one)."""
+        corner and of each stretch of each edge (0-1; NaN without one)."""
         out = np.full((len(cards), GRADE_COLUMNS), np.nan, np.float32)
         if not len(cards):
             return out
         batch = np.stack([grader_input(Image.fromarray(c)) for c in cards])
         out[:, NETWORK] = self.subgrades(batch)
         if self.wear is not None:
-            out[:, CORNER_DAMAGE], out[:, EDGE_DAMAGE] = self.wear.damage(cards)
+            corners, stretches = self.wear.damage(cards)
+            out[:, CORNER_DAMAGE], out[:, EDGE_DAMAGE] = corners, stretches.reshape(len(cards), -1)
         return out
 
     def subgrades(self, batch: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 The grader network sees the whole card at 192x268, where whitening of a few pixels at the corners
 is gone. This network sees 64x64 patches of the rectified card at the scan-crop scale (315x440,
-about the card's size in the photo): each corner, and two stretches of each edge, every patch
-turned so that its corner is top left or its edge runs along the top. It scores each patch's
+about the card's size in the photo): each corner, and six stretches of each edge that together cover
+all of it between the corners (a chip can be anywhere along an edge), every patch turned so that
+its corner is top left or its edge runs along the top. It scores each patch's
 damage on the rubric's scale (``pipelines.render.condition``: a corner's 0.6 whitening + 0.3
 rounding + 0.5 dings, an edge's 0.6 whitening + 0.6 chipping, each 0..1); the card's corners and
 edges subgrades follow from the worst corner and the worst edge it can see, as the rubric makes
@@ -23,7 +24,10 @@ from models.rectify import at_size
 
 SCALE_W, SCALE_H = 315, 440  # the scan-crop scale: half the scan's 630x880 rectified card
 PATCH = 64
-EDGE_STRETCHES = 2  # patches along each edge, between its corners
+# patches along each edge, between its corners: six cover the long edges (440 px) end to end. Two
+# (sessions 9-11) saw ~30-40% of each edge, so a chip elsewhere was invisible and the training
+# labels (the edge's damage on each stretch) were wrong for the stretches without it
+EDGE_STRETCHES = 6
 CORNERS = ("TL", "TR", "BR", "BL")
 EDGES = ("top", "right", "bottom", "left")
 PATCHES_PER_CARD = len(CORNERS) + len(EDGES) * EDGE_STRETCHES
@@ -36,8 +40,9 @@ def scaled(card: Image.Image) -> np.ndarray:
 
 
 def _stretches(length: int) -> list[int]:
-    """Where the edge patches start along an edge of ``length`` pixels: evenly between the corners."""
-    return [int(v) for v in np.linspace(PATCH * 0.75, length - PATCH * 1.75, EDGE_STRETCHES)]
+    """Where the edge patches start along an edge of ``length`` pixels: evenly from half a patch
+    in from one corner to half a patch in from the other, overlapping on the short edges."""
+    return [int(v) for v in np.linspace(PATCH * 0.5, length - PATCH * 1.5, EDGE_STRETCHES)]
 
 
 def patches(card: np.ndarray) -> np.ndarray:
@@ -66,13 +71,19 @@ def to_input(batch: np.ndarray) -> np.ndarray:
     return result
 
 
-def per_card(damage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The network's (N * PATCHES_PER_CARD, 2) output to each card's corner damage (N, 4) and edge
-    damage (N, 4): a corner patch's first output, the worst stretch's second output of each edge."""
+def per_stretch(damage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The network's (N * PATCHES_PER_CARD, 2) output to each card's corner damage (N, 4) and the
+    damage of each stretch of each edge (N, 4, EDGE_STRETCHES): a corner patch's first output, an
+    edge stretch's second."""
     d = damage.reshape(-1, PATCHES_PER_CARD, 2)
-    corners = d[:, : len(CORNERS), 0]
-    edges = d[:, len(CORNERS) :, 1].reshape(len(d), len(EDGES), EDGE_STRETCHES).max(axis=2)
-    return corners, edges
+    return d[:, : len(CORNERS), 0], d[:, len(CORNERS) :, 1].reshape(len(d), len(EDGES), EDGE_STRETCHES)
+
+
+def per_card(damage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each card's corner damage (N, 4) and edge damage (N, 4), an edge's being its worst stretch's
+    (a card in full view; ``models.grading`` reads only the stretches the photo shows)."""
+    corners, stretches = per_stretch(damage)
+    return corners, stretches.max(axis=2)
 
 
 class WearNet:
@@ -83,9 +94,10 @@ class WearNet:
         self.session = ort.InferenceSession(str(onnx), options, providers=providers_for(device))
 
     def damage(self, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cards at the scan-crop scale, (N, H, W, 3) uint8, to their corner and edge damage (N, 4) each."""
+        """Cards at the scan-crop scale, (N, H, W, 3) uint8, to their corner damage (N, 4) and the
+        damage of each edge's stretches (N, 4, EDGE_STRETCHES)."""
         if not len(cards):
-            return np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
+            return np.zeros((0, len(CORNERS)), np.float32), np.zeros((0, len(EDGES), EDGE_STRETCHES), np.float32)
         batch = np.concatenate([patches(c) for c in cards])
         out: np.ndarray = self.session.run(None, {"patches": to_input(batch)})[0]
-        return per_card(out)
+        return per_stretch(out)

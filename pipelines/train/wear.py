@@ -3,12 +3,16 @@ patches of scan crops at full crop resolution.
 
 Every labelled card of a scan-crop set (``cardvault dataset crops``: cards of training-split scenes
 cut out by the shipped detector and corner network) gives four corner patches labelled with that
-corner's damage and two patches of each edge labelled with that edge's, on the rubric's scale
-(``pipelines.render.condition``). Corners the label says are out of the photo, and the edges of a
-card partly out of view or under another card, are left out. The network has two outputs, the
-corner damage (learnt on corner patches) and the edge damage (learnt on edge patches). Measured
-on the crops of held-out scenes: per card, the corners and edges subgrades from the worst corner
-and edge, within one grade of the rubric's, against the constant that does best.
+corner's damage, and each of its edges the six stretches that cover it, labelled together with that
+edge's damage, on the rubric's scale (``pipelines.render.condition``). The damage of an edge is its
+worst stretch's (a chip is where it is, not along the whole edge), so an edge is learnt as the scan
+reads it: the loss is on the largest of its stretches' outputs (multiple-instance learning), not on
+each stretch, which would teach the stretches without the chip that they show it. Corners the label
+says are out of the photo, and the edges of a card partly out of view or under another card, are
+left out. The network has two outputs, the corner damage (learnt on corner patches) and the edge
+damage (learnt on edge stretches). Measured on the crops of held-out scenes: per card, the corners
+and edges subgrades from the worst corner and edge, within one grade of the rubric's, against the
+constant that does best.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ FULL_VIEW = 0.98  # a card this much in view (and under no other card) has all f
 
 @dataclass
 class WearExamples:
-    patches: np.ndarray  # (N, PATCH, PATCH, 3) uint8
-    labels: np.ndarray  # (N, 2): corner damage, edge damage (NaN where the patch does not say)
+    corner_patches: np.ndarray  # (C, PATCH, PATCH, 3) uint8: corners in the photo
+    corner_labels: np.ndarray  # (C,) each one's damage
+    edge_patches: np.ndarray  # (E, EDGE_STRETCHES, PATCH, PATCH, 3) uint8: the stretches of edges in full view
+    edge_labels: np.ndarray  # (E,) each edge's damage
     corners: np.ndarray  # (cards, 4) true corner damage
     edges: np.ndarray  # (cards, 4) true edge damage
     corner_seen: np.ndarray  # (cards, 4) bool: the corner is in the photo
@@ -40,12 +46,14 @@ class WearExamples:
 
 
 def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearExamples:
-    """The labelled patches of scan-crop sets; with ``keep_every`` also every patch of every card,
-    as the scan cuts them (to measure per card)."""
+    """The labelled corners and edges of scan-crop sets; with ``keep_every`` also every patch of
+    every card, as the scan cuts them (to measure per card)."""
     from pipelines.scan_crops import read_crops
 
-    xs: list[np.ndarray] = []
-    ys: list[tuple[float, float]] = []
+    corner_x: list[np.ndarray] = []
+    corner_y: list[float] = []
+    edge_x: list[np.ndarray] = []
+    edge_y: list[float] = []
     corners: list[list[float]] = []
     edges: list[list[float]] = []
     seen: list[list[bool]] = []
@@ -62,22 +70,25 @@ def load_examples(folders: Sequence[Path], *, keep_every: bool = False) -> WearE
                 every.append(cut)
             for k in range(len(CORNERS)):
                 if visible[k]:
-                    xs.append(cut[k])
-                    ys.append((c[k], np.nan))
+                    corner_x.append(cut[k])
+                    corner_y.append(c[k])
             if in_view:
+                stretches = cut[len(CORNERS) :].reshape(len(EDGES), EDGE_STRETCHES, *cut.shape[1:])
                 for k in range(len(EDGES)):
-                    for s in range(EDGE_STRETCHES):
-                        xs.append(cut[len(CORNERS) + k * EDGE_STRETCHES + s])
-                        ys.append((np.nan, e[k]))
+                    edge_x.append(stretches[k])
+                    edge_y.append(e[k])
             corners.append(c)
             edges.append(e)
             seen.append(visible)
             whole.append(in_view)
-    if not xs:
+    if not corner_x:
         raise ValueError(f"no labelled patches in {', '.join(map(str, folders))}")
+    shape = (0, EDGE_STRETCHES, PATCH, PATCH, 3)
     return WearExamples(
-        np.stack(xs),
-        np.asarray(ys, np.float32),
+        np.stack(corner_x),
+        np.asarray(corner_y, np.float32),
+        np.stack(edge_x) if edge_x else np.zeros(shape, np.uint8),
+        np.asarray(edge_y, np.float32),
         np.asarray(corners, np.float32),
         np.asarray(edges, np.float32),
         np.asarray(seen, bool),
@@ -121,10 +132,12 @@ class WearConfig:
     crops: tuple[Path, ...]
     heldout: Path
     epochs: int = 12
-    batch: int = 128
+    batch: int = 128  # corner patches per step
+    edge_batch: int = 64  # edges per step (each EDGE_STRETCHES patches)
     lr: float = 3e-3
     seed: int = 0
     threads: int = 2
+    init: Path | None = None  # continue from a shipped ONNX export of the same network
 
 
 def predict(model: Any, x: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -161,53 +174,77 @@ def card_metrics(examples: WearExamples, corner_pred: np.ndarray, edge_pred: np.
     return out
 
 
+def _augment(batch: Any, generator: Any, *, corners: bool) -> Any:
+    """Light and contrast as photos vary; a corner patch is the same corner mirrored about its
+    diagonal, an edge patch the same edge mirrored along it."""
+    import torch
+
+    n = len(batch)
+    gain = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
+    shift = 0.1 * (torch.rand(n, 1, 1, 1, generator=generator) - 0.5)
+    batch = (batch * gain + shift).clamp(0, 1)
+    swap = (torch.rand(n, generator=generator) < 0.5)[:, None, None, None]
+    return torch.where(swap, batch.transpose(2, 3) if corners else batch.flip(3), batch)
+
+
 def train_wear(config: WearConfig) -> dict[str, Any]:
     import torch
+
+    from pipelines.export import freeze_norms, load_onnx_weights
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
     train = load_examples(config.crops)
     heldout = load_examples([config.heldout], keep_every=True)
-    x = torch.from_numpy(train.patches)
-    y = torch.from_numpy(train.labels)
+    corner_x, corner_y = torch.from_numpy(train.corner_patches), torch.from_numpy(train.corner_labels)
+    edge_x, edge_y = torch.from_numpy(train.edge_patches), torch.from_numpy(train.edge_labels)
     model = _model()
+    if config.init is not None:
+        load_onnx_weights(model, config.init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    steps = config.epochs * -(-len(x) // config.batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=max(steps, 1), pct_start=0.15)
+    # each step takes a batch of corners and a batch of edges; an epoch goes once through the
+    # larger of the two (the other wraps round)
+    per_epoch = max(-(-len(corner_x) // config.batch), -(-len(edge_x) // config.edge_batch), 1)
+    steps = config.epochs * per_epoch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=steps, pct_start=0.15)
     start = time.perf_counter()
     losses = []
     for _ in range(config.epochs):
         model.train()
-        order = torch.randperm(len(x), generator=generator)
+        if config.init is not None:
+            freeze_norms(model)  # the export folded the statistics into the convolutions
+        corner_order = torch.randperm(len(corner_x), generator=generator)
+        edge_order = torch.randperm(max(len(edge_x), 1), generator=generator)
         total = 0.0
-        for b in range(0, len(order), config.batch):
-            idx = order[b : b + config.batch]
-            batch = x[idx].permute(0, 3, 1, 2).float() / 255
-            # light and contrast as photos vary; a corner patch is the same corner mirrored about
-            # its diagonal, an edge patch the same edge mirrored along it
-            gain = 0.8 + 0.4 * torch.rand(len(idx), 1, 1, 1, generator=generator)
-            shift = 0.1 * (torch.rand(len(idx), 1, 1, 1, generator=generator) - 0.5)
-            batch = (batch * gain + shift).clamp(0, 1)
-            target = y[idx]
-            corner = ~torch.isnan(target[:, 0])
-            swap = torch.rand(len(idx), generator=generator) < 0.5
-            batch = torch.where((swap & corner)[:, None, None, None], batch.transpose(2, 3), batch)
-            batch = torch.where((swap & ~corner)[:, None, None, None], batch.flip(3), batch)
-            out = model(batch)
-            known = ~torch.isnan(target)
-            loss = torch.nn.functional.smooth_l1_loss(out[known], target[known], beta=0.1)
+        for step in range(per_epoch):
+            ci = corner_order[torch.arange(step * config.batch, (step + 1) * config.batch) % len(corner_x)]
+            corner_batch = _augment(corner_x[ci].permute(0, 3, 1, 2).float() / 255, generator, corners=True)
+            parts = [corner_batch]
+            ei = torch.zeros(0, dtype=torch.long)
+            if len(edge_x):
+                ei = edge_order[torch.arange(step * config.edge_batch, (step + 1) * config.edge_batch) % len(edge_x)]
+                stretches = edge_x[ei].reshape(-1, PATCH, PATCH, 3).permute(0, 3, 1, 2).float() / 255
+                parts.append(_augment(stretches, generator, corners=False))
+            out = model(torch.cat(parts))
+            smooth = torch.nn.functional.smooth_l1_loss
+            loss = smooth(out[: len(ci), 0], corner_y[ci], beta=0.1)
+            if len(ei):
+                # an edge's damage is its worst stretch's: the loss is on the largest output
+                worst = out[len(ci) :, 1].reshape(len(ei), EDGE_STRETCHES).amax(dim=1)
+                loss = loss + smooth(worst, edge_y[ei], beta=0.1)
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             schedule.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(round(total / len(order), 5))
+            total += float(loss.detach())
+        losses.append(round(total / per_epoch, 5))
     seconds = time.perf_counter() - start
     assert heldout.every is not None
     corner_pred, edge_pred = per_card(predict(model, heldout.every.reshape(-1, PATCH, PATCH, 3)))
     metrics = card_metrics(heldout, corner_pred, edge_pred)
-    metrics["training_patches"] = float(len(x))
+    metrics["training_corners"] = float(len(corner_x))
+    metrics["training_edges"] = float(len(edge_x))
     weights, onnx = save_and_export(
         model, config.out, "wear", (2, 3, PATCH, PATCH), input_name="patches", output_names=["damage"]
     )
@@ -234,11 +271,13 @@ def write_card(result: dict[str, Any], destination: Path, command: str) -> Path:
 
 - Architecture: a small CNN (five 3x3 convolution blocks, stride-2 stem, global pooling, two sigmoid
   outputs: corner damage, edge damage on the rubric's 0-1 scale); input 64x64 RGB patches of the
-  rectified card at the scan-crop scale (315x440): each corner turned top left, two stretches of
-  each edge turned to run along the top (`models/wear.py`).
-- Data: {int(m["training_patches"])} labelled patches of the scan-crop sets {config["crops"]} (`cardvault dataset
-  crops`: cards of training-split scenes cut out by the shipped detector and corner network),
-  corners out of the photo and the edges of cards partly hidden left out.
+  rectified card at the scan-crop scale (315x440): each corner turned top left, six stretches
+  covering each edge turned to run along the top (`models/wear.py`); an edge's damage is its worst
+  stretch's, and it is trained that way (the loss on the largest of an edge's six outputs).
+- Data: {int(m["training_corners"])} labelled corners and {int(m["training_edges"])} labelled edges of the scan-crop
+  sets {config["crops"]} (`cardvault dataset crops`: cards of training-split scenes cut out by the
+  shipped detector and corner network), corners out of the photo and the edges of cards partly
+  hidden left out. {"Continued from " + config["init"] + "." if config["init"] != "None" else "From scratch."}
 - Training command: `{command}`; {result["seconds"] / 60:.1f} minutes on this CPU; loss per epoch {result["loss"]}.
 - Measured on the held-out crops `{config["heldout"]}`, per card, as the scan uses it (the worst
   corner shown and the worst edge of a card in full view, through the rubric's 10 - 8 x damage, half

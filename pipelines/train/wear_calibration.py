@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.grading import CORNER_DAMAGE, EDGE_DAMAGE, NETWORK, WearCalibration, patches_seen
+from models.grading import CORNER_DAMAGE, EDGE_DAMAGE, NETWORK, WearCalibration, edge_readings, patches_seen
 from models.scan import ScanEngine
 from pipelines.evaluate_scan import read_jsonl, scan_labelled, write_jsonl
 from pipelines.render.condition import damage_subgrade, overall_grade
@@ -36,7 +36,7 @@ class GradeReading:
     surface: float
     network: tuple[float, float]  # the grader network's corners and edges (all of them hidden)
     corner_damage: tuple[float, ...]  # the wear network's, TL TR BR BL
-    edge_damage: tuple[float, ...]  # top right bottom left
+    edge_damage: tuple[float, ...]  # top right bottom left: the worst stretch shown (models.grading.edge_readings)
     corners_seen: tuple[bool, ...]
     edges_seen: tuple[bool, ...]
 
@@ -49,7 +49,8 @@ async def collect_grade_readings(
     async for card, label in scan_labelled(engine, scenes, limit, progress):
         if card.grade_row is None or np.isnan(card.grade_row[CORNER_DAMAGE]).any():
             continue  # no wear network
-        corners, edges = patches_seen(card.visible)
+        corners, stretches = patches_seen(card.visible)
+        edge_damage, edges = edge_readings(card.grade_row[EDGE_DAMAGE], stretches)
         row = [round(float(v), 4) for v in card.grade_row]
         readings.append(
             GradeReading(
@@ -58,7 +59,7 @@ async def collect_grade_readings(
                 float(card.grade["surface"]),
                 (row[NETWORK][0], row[NETWORK][1]),
                 tuple(row[CORNER_DAMAGE]),
-                tuple(row[EDGE_DAMAGE]),
+                tuple(round(float(v), 4) for v in edge_damage),
                 tuple(bool(v) for v in corners),
                 tuple(bool(v) for v in edges),
             )

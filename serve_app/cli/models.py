@@ -624,6 +624,9 @@ def train_wear_command(
     epochs: int = 6,
     seed: int = 0,
     lr: float = 3e-3,
+    init: Annotated[
+        Path | None, typer.Option(help="continue from this ONNX export of the network (e.g. models/wear/wear.onnx)")
+    ] = None,
     ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/wear")] = False,
 ) -> None:
     """Train the wear network (each corner's and edge's damage from full-resolution patches of scan
@@ -636,7 +639,9 @@ def train_wear_command(
         if not (folder / "manifest.jsonl").exists():
             raise typer.BadParameter(f"{folder} is not a scan-crop set (cardvault dataset crops --out {folder})")
     with console.status("training the wear network"):
-        result = train_wear(WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr))
+        result = train_wear(
+            WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr, init=init)
+        )
     (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
     console.print(f"[green]{result['onnx']}: loss {result['loss']}; held-out {result['metrics']}[/green]")
     if ship:

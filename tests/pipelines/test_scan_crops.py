@@ -154,20 +154,21 @@ def test_a_card_under_another_is_kept_as_the_scan_shows_it(
 
 
 def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path: Path) -> None:
-    from models.wear import PATCH, WearNet
+    from models.wear import EDGE_STRETCHES, PATCH, WearNet
     from pipelines.train.wear import WearConfig, _model, load_examples, train_wear
 
     examples = load_examples([crop_set])
-    assert len(examples.patches) == len(examples.labels) and np.isnan(examples.labels).sum(axis=1).tolist() == [
-        1
-    ] * len(examples.labels)  # each patch says one thing: its corner's damage or its edge's
-    result = train_wear(WearConfig(out=tmp_path, crops=(crop_set,), heldout=crop_set, epochs=1, batch=16))
+    assert len(examples.corner_patches) == len(examples.corner_labels) > 0
+    # an edge in full view is labelled once, with all the stretches that cover it
+    assert examples.edge_patches.shape[1:] == (EDGE_STRETCHES, PATCH, PATCH, 3)
+    assert len(examples.edge_patches) == len(examples.edge_labels) == 4 * int(examples.edges_seen.sum())
+    result = train_wear(WearConfig(out=tmp_path, crops=(crop_set,), heldout=crop_set, epochs=1, batch=16, edge_batch=4))
     assert 0 <= result["metrics"]["corners_within_1"] <= 1 and result["metrics"]["corners_cards"] > 0
     batch = np.random.default_rng(0).random((3, 3, PATCH, PATCH), dtype=np.float32)
     reference, (exported,) = torch_and_onnx(_model(), result, batch, "patches")
     np.testing.assert_allclose(exported, reference, atol=1e-5)
     corners, edges = WearNet(Path(result["onnx"])).damage(np.zeros((2, 440, 315, 3), np.uint8))
-    assert corners.shape == edges.shape == (2, 4) and ((corners >= 0) & (corners <= 1)).all()
+    assert corners.shape == (2, 4) and edges.shape == (2, 4, EDGE_STRETCHES) and ((corners >= 0) & (corners <= 1)).all()
 
 
 def test_wear_cli_refuses_a_folder_that_is_no_crop_set_and_trains_on_one(crop_set: Path, tmp_path: Path) -> None:

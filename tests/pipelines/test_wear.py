@@ -12,6 +12,7 @@ from models.grading import (
     EDGE_DAMAGE,
     GRADE_COLUMNS,
     combine,
+    edge_readings,
     grading_input,
     half_turn,
     patches_seen,
@@ -48,15 +49,19 @@ def test_the_worst_corner_and_edge_shown_set_the_subgrades() -> None:
     row = np.full(GRADE_COLUMNS, np.nan, np.float32)
     row[:3] = (9.0, 9.0, 9.5)
     row[CORNER_DAMAGE] = (0.6, 0.0, 0.1, 0.0)  # TL badly worn
-    row[EDGE_DAMAGE] = (0.0, 0.0, 0.0, 0.5)  # left edge chipped
+    row[EDGE_DAMAGE] = 0.0
+    row[EDGE_DAMAGE.stop - 2] = 0.5  # left edge chipped at one stretch
     graded = combine(row, card)
     assert graded.corners == pytest.approx(5.0) and graded.edges == pytest.approx(6.0)  # 10 - 8 x damage
     # the left side under another card (its two corners and its edge): what shows is read, what
     # is hidden is not
     visible = np.ones((88, 63), bool)
     visible[:, :8] = False
-    corners, edges = patches_seen(visible)
+    corners, stretches = patches_seen(visible)
+    _, edges = edge_readings(row[EDGE_DAMAGE], stretches)
     assert corners.tolist() == [False, True, True, False] and edges.tolist() == [True, True, True, False]
+    # the top and bottom edges lose their first or last stretch to the hidden strip, and are read
+    assert stretches.sum(axis=1).tolist() == [EDGE_STRETCHES - 1, EDGE_STRETCHES, EDGE_STRETCHES - 1, 0]
     hidden = combine(row, card, visible=visible)
     assert hidden.corners == pytest.approx(9.0) and hidden.edges == pytest.approx(10.0)
     # all corners hidden: the grader network's estimate stays
@@ -68,10 +73,33 @@ def test_the_worst_corner_and_edge_shown_set_the_subgrades() -> None:
 def test_a_card_turned_half_round_keeps_its_corners() -> None:
     row = np.arange(GRADE_COLUMNS, dtype=np.float32)
     turned = half_turn(row)
-    assert turned[CORNER_DAMAGE].tolist() == [5, 6, 3, 4] and turned[EDGE_DAMAGE].tolist() == [9, 10, 7, 8]
+    edges = row[EDGE_DAMAGE].reshape(len(EDGES), EDGE_STRETCHES)
+    assert turned[CORNER_DAMAGE].tolist() == [5, 6, 3, 4]
+    assert turned[EDGE_DAMAGE].reshape(len(EDGES), EDGE_STRETCHES).tolist() == edges[[2, 3, 0, 1]].tolist()
     # the patches of the card turned round are the same corners, two places on
     card = _marked()
     assert (patches(np.rot90(card, 2))[0] == patches(card)[2]).all()
+
+
+def test_the_stretches_cover_each_edge_between_the_corners_and_a_hidden_one_is_not_read() -> None:
+    from models.wear import _stretches
+
+    for length in (SCALE_W, SCALE_H):
+        starts = _stretches(length)
+        covered = np.zeros(length, bool)
+        for x in starts:
+            covered[x : x + PATCH] = True
+        assert covered[PATCH // 2 : length - PATCH // 2].all()
+    # a chip read on the one stretch the photo does not show is not the edge's damage
+    damage = np.zeros((len(EDGES), EDGE_STRETCHES), np.float32)
+    damage[0, 2] = 0.8
+    seen = np.ones_like(damage, bool)
+    seen[0, 2] = False
+    seen[3, : EDGE_STRETCHES // 2 + 1] = False  # the left edge mostly hidden
+    worst, read = edge_readings(damage, seen)
+    assert worst.tolist() == [0, 0, 0, 0] and read.tolist() == [True, True, True, False]
+    seen[0, 2] = True
+    assert edge_readings(damage, seen)[0][0] == pytest.approx(0.8)
 
 
 def test_per_card_takes_each_corner_and_the_worst_stretch_of_each_edge() -> None:
