@@ -638,6 +638,8 @@ def train_wear_command(
     for folder in (*crops, heldout):
         if not (folder / "manifest.jsonl").exists():
             raise typer.BadParameter(f"{folder} is not a scan-crop set (cardvault dataset crops --out {folder})")
+    if init is not None and not init.is_file():
+        raise typer.BadParameter(f"--init {init}: no such ONNX file (e.g. models/wear/wear.onnx)")
     with console.status("training the wear network"):
         result = train_wear(
             WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr, init=init)

@@ -178,6 +178,11 @@ def test_wear_cli_refuses_a_folder_that_is_no_crop_set_and_trains_on_one(crop_se
 
     refused = CliRunner().invoke(app, ["train", "wear", "--crops", str(tmp_path), "--heldout", str(crop_set)])
     assert refused.exit_code != 0 and "not a scan-crop set" in refused.output
+    missing = tmp_path / "nothing.onnx"
+    no_init = CliRunner().invoke(
+        app, ["train", "wear", "--crops", str(crop_set), "--heldout", str(crop_set), "--init", str(missing)]
+    )
+    assert no_init.exit_code != 0 and "no such ONNX file" in no_init.output
     out = tmp_path / "wear"
     result = CliRunner().invoke(
         app,
