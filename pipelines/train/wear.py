@@ -137,7 +137,7 @@ class WearConfig:
     lr: float = 3e-3
     seed: int = 0
     threads: int = 2
-    init: Path | None = None  # continue from a shipped ONNX export of the same network
+    init: Path | None = None  # continue from wear.pt or a shipped wear.onnx
 
 
 def predict(model: Any, x: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -190,7 +190,7 @@ def _augment(batch: Any, generator: Any, *, corners: bool) -> Any:
 def train_wear(config: WearConfig) -> dict[str, Any]:
     import torch
 
-    from pipelines.export import freeze_norms, load_onnx_weights
+    from pipelines.export import freeze_norms, load_weights
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -201,7 +201,7 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
     edge_x, edge_y = torch.from_numpy(train.edge_patches), torch.from_numpy(train.edge_labels)
     model = _model()
     if config.init is not None:
-        load_onnx_weights(model, config.init)
+        load_weights(model, config.init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     # each step takes a batch of corners and a batch of edges; an epoch goes once through the
     # larger of the two (the other wraps round)
@@ -213,7 +213,7 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
     for _ in range(config.epochs):
         model.train()
         if config.init is not None:
-            freeze_norms(model)  # the export folded the statistics into the convolutions
+            freeze_norms(model)  # the stored statistics stay (folded ones in an ONNX start)
         corner_order = torch.randperm(len(corner_x), generator=generator)
         edge_order = torch.randperm(max(len(edge_x), 1), generator=generator)
         total = 0.0

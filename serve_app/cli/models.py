@@ -624,9 +624,7 @@ def train_wear_command(
     epochs: int = 6,
     seed: int = 0,
     lr: float = 3e-3,
-    init: Annotated[
-        Path | None, typer.Option(help="continue from this ONNX export of the network (e.g. models/wear/wear.onnx)")
-    ] = None,
+    init: Annotated[Path | None, typer.Option(help="continue from wear.pt or a shipped wear.onnx")] = None,
     ship: Annotated[bool, typer.Option(help="copy the ONNX weights and a model card into models/wear")] = False,
 ) -> None:
     """Train the wear network (each corner's and edge's damage from full-resolution patches of scan
@@ -639,7 +637,7 @@ def train_wear_command(
         if not (folder / "manifest.jsonl").exists():
             raise typer.BadParameter(f"{folder} is not a scan-crop set (cardvault dataset crops --out {folder})")
     if init is not None and not init.is_file():
-        raise typer.BadParameter(f"--init {init}: no such ONNX file (e.g. models/wear/wear.onnx)")
+        raise typer.BadParameter(f"--init {init}: no such ONNX file or wear.pt")
     with console.status("training the wear network"):
         result = train_wear(
             WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr, init=init)
