@@ -89,6 +89,24 @@ def test_wear_changes_pixels_where_it_should(catalogs: list[Catalog]) -> None:
     assert a[12, 12, 3] == 255 and b[12, 12, 3] == 0  # the corner is rounded off: transparent now
 
 
+def test_a_ding_shows_as_much_as_the_rubric_weighs_it(catalogs: list[Catalog]) -> None:
+    """A ding costs up to half a corner's damage in the rubric; at the scan-crop scale (half size)
+    it must change the corner visibly, more as it grows, and leave the other corners alone."""
+    face = render_face(_spec(catalogs, "sv2-12", "normal")).image
+
+    def changed(ding: float) -> tuple[float, float]:
+        worn = apply_wear(face, ConditionParams(corner_dings=[ding, 0, 0, 0]), np.random.default_rng(0))
+        a = np.asarray(face.resize((CARD_W // 2, CARD_H // 2)), float)[..., :3]
+        b = np.asarray(worn.resize((CARD_W // 2, CARD_H // 2)), float)[..., :3]
+        # pixels of the 32x32 corner patch that moved by more than sensor noise
+        return float((np.abs(a - b)[:32, :32].max(axis=2) > 12).mean()), float(np.abs(a - b)[-32:, -32:].max())
+
+    light, untouched = changed(0.2)
+    heavy, _ = changed(1.0)
+    assert untouched == 0
+    assert 0.03 < light < heavy and heavy > 0.15
+
+
 def test_scene_labels_match_the_drawn_cards(catalogs: list[Catalog]) -> None:
     specs = [_spec(catalogs, cid) for cid in ("sv2-12", "base1-4", "MST131")]
     a = compose(specs, np.random.default_rng(7), layout="table", negatives=0)
