@@ -254,7 +254,8 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
         "loss": losses,
         "metrics": metrics,
         "seconds": seconds,
-        "config": {k: str(v) for k, v in asdict(config).items()},
+        # paths as written on the command line (a tuple of folders as a list of them, not its repr)
+        "config": {k: ", ".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(config).items()},
     }
 
 

@@ -155,7 +155,7 @@ def test_a_card_under_another_is_kept_as_the_scan_shows_it(
 
 def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path: Path) -> None:
     from models.wear import EDGE_STRETCHES, PATCH, WearNet
-    from pipelines.train.wear import WearConfig, _model, load_examples, train_wear
+    from pipelines.train.wear import WearConfig, _model, load_examples, train_wear, write_card
 
     examples = load_examples([crop_set])
     assert len(examples.corner_patches) == len(examples.corner_labels) > 0
@@ -164,6 +164,9 @@ def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path:
     assert len(examples.edge_patches) == len(examples.edge_labels) == 4 * int(examples.edges_seen.sum())
     result = train_wear(WearConfig(out=tmp_path, crops=(crop_set,), heldout=crop_set, epochs=1, batch=16, edge_batch=4))
     assert 0 <= result["metrics"]["corners_within_1"] <= 1 and result["metrics"]["corners_cards"] > 0
+    # the model card names the training folders as they were given, not as a tuple's repr
+    card = write_card(result, tmp_path / "card", "cardvault train wear ...").read_text()
+    assert result["config"]["crops"] == str(crop_set) and f"sets {crop_set} (" in card and "PosixPath" not in card
     batch = np.random.default_rng(0).random((3, 3, PATCH, PATCH), dtype=np.float32)
     reference, (exported,) = torch_and_onnx(_model(), result, batch, "patches")
     np.testing.assert_allclose(exported, reference, atol=1e-5)
