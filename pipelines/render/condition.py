@@ -151,8 +151,8 @@ def _ding(img: Image.Image, corner: tuple[int, int], ding: float, jitter: list[f
     """A dinged corner: the tip bent and pressed back, so a fold line runs across the corner (the
     ink cracked white along it, a thin shadow beside it) and the tip beyond it catches the light
     differently. The fold lies 2-6 mm from the corner along each edge as the ding grows (up to
-    sessions 12 a ding was a sliver a few pixels wide, mostly cut away by the rounded corner: a
-    tenth of its weight in the rubric could be seen). ``jitter``: four numbers in -1..1 (the fold's
+    session 12 a ding was a sliver a few pixels wide, mostly cut away by the rounded corner: the
+    wear network read it at 0.07 of its weight in the rubric). ``jitter``: four numbers in -1..1 (the fold's
     reach along either edge, the tip's shading, the fold's bow)."""
     cx, cy = corner
     sx, sy = (1 if cx == 0 else -1), (1 if cy == 0 else -1)  # towards the card's inside
