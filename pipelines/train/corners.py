@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from models.corners import CANVAS_H, CANVAS_W, CARD_DIAGONAL, apply, convex, shr
 from models.detector import CardDetector, _iou
 from pipelines.export import freeze_norms, load_weights, save_and_export
 from pipelines.scene_dataset import MIN_VISIBLE
+from pipelines.train import config_strings
 
 STRIDE = 4
 ORDER_TURNS = (0.6, 0.1, 0.2, 0.1)  # how often the coarse quad starts at the card's own TL, TR, BR, BL
@@ -251,7 +252,7 @@ def train_corners(config: CornerConfig, *, progress: Callable[[str], None] | Non
         "loss_pct_per_100_steps": losses,
         "load_seconds": loaded,
         "seconds": time.perf_counter() - start,
-        "config": {k: str(v) for k, v in asdict(config).items()},
+        "config": config_strings(config),
     }
 
 

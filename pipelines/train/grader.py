@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from models.grading import INPUT_H, INPUT_W, grader_pixels  # training and servi
 from pipelines.export import freeze_norms, load_weights, save_and_export
 from pipelines.render.card_face import FaceSpec, render_face
 from pipelines.render.condition import apply_wear, grade, overall_grade, sample_condition
+from pipelines.train import config_strings
 
 SUBGRADES = ("corners", "edges", "surface")
 
@@ -164,7 +165,7 @@ def train_grader(config: GraderConfig, pool: Sequence[FaceSpec]) -> dict[str, An
         "loss": losses,
         "metrics": metrics,
         "seconds": time.perf_counter() - start,
-        "config": {k: str(v) for k, v in asdict(config).items()},
+        "config": config_strings(config),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from models.identify import identifier_input as to_input  # training and serving
 from pipelines.export import freeze_norms, load_weights, torch_to_onnx
 from pipelines.render.card_face import BORDER, CARD_H, CARD_W, FaceSpec, art_window, render_face
 from pipelines.render.condition import apply_wear, sample_condition
+from pipelines.train import config_strings
 
 
 def clean_face(spec: FaceSpec) -> Image.Image:
@@ -432,7 +433,7 @@ def train_identifier(
         "classes": len(cards),
         "crops": len(crop_labels),
         "printings": len(specs),
-        "config": {k: str(v) for k, v in asdict(config).items()},
+        "config": config_strings(config),
         "train_cards": sorted(printings[0].art_key for printings in cards),
         "train_printings": [s.printing_id for s in specs],
     }

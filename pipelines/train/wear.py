@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 from models.wear import CORNERS, EDGE_STRETCHES, EDGES, PATCH, patches, per_card, scaled, to_input
 from pipelines.export import save_and_export
 from pipelines.render.condition import ConditionParams, corner_damages, damage_subgrade, edge_damages
+from pipelines.train import config_strings
 
 FULL_VIEW = 0.98  # a card this much in view (and under no other card) has all four edges labelled
 
@@ -254,8 +255,7 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
         "loss": losses,
         "metrics": metrics,
         "seconds": seconds,
-        # paths as written on the command line (a tuple of folders as a list of them, not its repr)
-        "config": {k: ", ".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in asdict(config).items()},
+        "config": config_strings(config),
     }
 
 
