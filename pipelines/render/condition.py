@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from pipelines.render.card_face import CORNER_RADIUS
+
 CENTERING_STEPS = (
     (0.55, 10.0),
     (0.60, 9.0),
@@ -182,15 +184,30 @@ def apply_wear(face: Image.Image, p: ConditionParams, rng: np.random.Generator) 
     for (cx, cy), whitening, rounding, ding in zip(
         corners, p.corner_whitening, p.corner_rounding, p.corner_dings, strict=True
     ):
+        # Whitening follows the corner's rounded outline (the face's own radius, or the
+        # larger one a worn corner is cut to below), from a little before the arc to a
+        # little after it, reaching further in the heavier it is. Dots placed around the
+        # sharp corner point would fall outside the rounded card and never show: light
+        # whitening (0.2 and under) drew no visible pixel up to session 13.
+        arc = CORNER_RADIUS + 60 * rounding if rounding > 0.05 else CORNER_RADIUS
+        sx, sy = (1 if cx == 0 else -1), (1 if cy == 0 else -1)
+        centre = (cx + sx * arc, cy + sy * arc)
         for _ in range(int(whitening * 120)):
             r = rng.uniform(0, 40 * whitening + 4)
             a = rng.uniform(0, math.pi / 2)
-            x = cx + (r * math.cos(a) if cx == 0 else -r * math.cos(a))
-            y = cy + (r * math.sin(a) if cy == 0 else -r * math.sin(a))
             s = rng.uniform(1, 3)
+            along = a / (math.pi / 2) * (1 + whitening) - whitening / 2
+            depth = 0.4 * r
+            if along < 0:  # on the straight edge before the arc
+                x, y = cx + sx * depth, centre[1] - sy * along * arc * math.pi / 2
+            elif along > 1:  # on the straight edge after it
+                x, y = centre[0] + sx * (along - 1) * arc * math.pi / 2, cy + sy * depth
+            else:
+                angle, reach = along * math.pi / 2, arc - depth
+                x, y = centre[0] - sx * reach * math.cos(angle), centre[1] - sy * reach * math.sin(angle)
             draw.ellipse([x - s, y - s, x + s, y + s], fill=white)
         if rounding > 0.05:  # a worn corner: cut a larger radius from the alpha
-            radius = int(30 + 60 * rounding)
+            radius = int(CORNER_RADIUS + 60 * rounding)
             mask = Image.new("L", (radius, radius), 0)
             ImageDraw.Draw(mask).pieslice([0, 0, 2 * radius, 2 * radius], 180, 270, fill=255)
             corner = mask.rotate({(0, 0): 0, (w, 0): -90, (w, h): 180, (0, h): 90}[(cx, cy)], expand=True)

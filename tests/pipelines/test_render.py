@@ -107,6 +107,28 @@ def test_a_ding_shows_as_much_as_the_rubric_weighs_it(catalogs: list[Catalog]) -
     assert 0.03 < light < heavy and heavy > 0.15
 
 
+def test_light_corner_whitening_shows_on_the_rounded_corner(catalogs: list[Catalog]) -> None:
+    """Whitening is drawn along the corner's rounded outline: even light whitening (0.1, which
+    the rubric already weighs) changes visible pixels of the card, on a sharp corner and on a
+    worn one, more as it grows, and no other corner."""
+    face = render_face(_spec(catalogs, "sv2-12", "normal")).image
+
+    def shown(whitening: float, rounding: float) -> tuple[int, float]:
+        base = apply_wear(face, ConditionParams(corner_rounding=[rounding, 0, 0, 0]), np.random.default_rng(0))
+        params = ConditionParams(corner_whitening=[whitening, 0, 0, 0], corner_rounding=[rounding, 0, 0, 0])
+        worn = apply_wear(face, params, np.random.default_rng(0))
+        a, b = np.asarray(base, float), np.asarray(worn, float)
+        moved = (np.abs(a - b)[..., :3].max(axis=2) > 12) & (b[..., 3] > 128)  # on the card, not cut away
+        return int(moved[:120, :120].sum()), float(np.abs(a - b)[-120:, -120:].max())
+
+    for rounding in (0.0, 0.5):
+        light, untouched = shown(0.1, rounding)
+        medium, _ = shown(0.2, rounding)
+        heavy, _ = shown(0.6, rounding)
+        assert untouched == 0
+        assert 40 < light < heavy and medium < heavy, (rounding, light, medium, heavy)
+
+
 def test_scene_labels_match_the_drawn_cards(catalogs: list[Catalog]) -> None:
     specs = [_spec(catalogs, cid) for cid in ("sv2-12", "base1-4", "MST131")]
     a = compose(specs, np.random.default_rng(7), layout="table", negatives=0)
