@@ -190,8 +190,8 @@ def apply_wear(face: Image.Image, p: ConditionParams, rng: np.random.Generator) 
         # sharp corner point would fall outside the rounded card and never show: light
         # whitening (0.2 and under) drew no visible pixel up to session 13.
         arc = CORNER_RADIUS + 60 * rounding if rounding > 0.05 else CORNER_RADIUS
-        sx, sy = (1 if cx == 0 else -1), (1 if cy == 0 else -1)
-        centre = (cx + sx * arc, cy + sy * arc)
+        inward_x, inward_y = (1 if cx == 0 else -1), (1 if cy == 0 else -1)
+        centre = (cx + inward_x * arc, cy + inward_y * arc)
         for _ in range(int(whitening * 120)):
             r = rng.uniform(0, 40 * whitening + 4)
             a = rng.uniform(0, math.pi / 2)
@@ -199,12 +199,12 @@ def apply_wear(face: Image.Image, p: ConditionParams, rng: np.random.Generator) 
             along = a / (math.pi / 2) * (1 + whitening) - whitening / 2
             depth = 0.4 * r
             if along < 0:  # on the straight edge before the arc
-                x, y = cx + sx * depth, centre[1] - sy * along * arc * math.pi / 2
+                x, y = cx + inward_x * depth, centre[1] - inward_y * along * arc * math.pi / 2
             elif along > 1:  # on the straight edge after it
-                x, y = centre[0] + sx * (along - 1) * arc * math.pi / 2, cy + sy * depth
+                x, y = centre[0] + inward_x * (along - 1) * arc * math.pi / 2, cy + inward_y * depth
             else:
                 angle, reach = along * math.pi / 2, arc - depth
-                x, y = centre[0] - sx * reach * math.cos(angle), centre[1] - sy * reach * math.sin(angle)
+                x, y = centre[0] - inward_x * reach * math.cos(angle), centre[1] - inward_y * reach * math.sin(angle)
             draw.ellipse([x - s, y - s, x + s, y + s], fill=white)
         if rounding > 0.05:  # a worn corner: cut a larger radius from the alpha
             radius = int(CORNER_RADIUS + 60 * rounding)
