@@ -207,7 +207,7 @@ def apply_wear(face: Image.Image, p: ConditionParams, rng: np.random.Generator) 
                 x, y = centre[0] - inward_x * reach * math.cos(angle), centre[1] - inward_y * reach * math.sin(angle)
             draw.ellipse([x - s, y - s, x + s, y + s], fill=white)
         if rounding > 0.05:  # a worn corner: cut a larger radius from the alpha
-            radius = int(CORNER_RADIUS + 60 * rounding)
+            radius = int(arc)
             mask = Image.new("L", (radius, radius), 0)
             ImageDraw.Draw(mask).pieslice([0, 0, 2 * radius, 2 * radius], 180, 270, fill=255)
             corner = mask.rotate({(0, 0): 0, (w, 0): -90, (w, h): 180, (0, h): 90}[(cx, cy)], expand=True)
