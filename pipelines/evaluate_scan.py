@@ -110,6 +110,12 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
             "centering_error": None,
             "centering_unmeasured": None,
+            # for reading the misses (`cardvault evaluate --rows`): what was there, what was read
+            "label": next(k for k, c in enumerate(labels) if c is t),
+            "card_id": card_id,
+            "named": ids[0] if ids else None,
+            "visible": t["visible"],
+            "ocr": card.get("ocr"),
         }
         measured = card["grade"].get("centering_lr"), card["grade"].get("centering_tb")
         if all(t["keypoint_visible"]):

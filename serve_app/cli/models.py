@@ -300,6 +300,10 @@ def evaluate(
     refine: Annotated[
         Refinement, typer.Option(help="second stage on the detector's corners: the corner network, edge fitting, none")
     ] = Refinement.none,
+    rows: Annotated[
+        Path | None,
+        typer.Option(help="with --pipeline: write one JSON line per labelled card (found or missed) here"),
+    ] = None,
 ) -> None:
     """Measure the models on held-out synthetic scenes and print a table."""
     from models.corners import CornerRefiner
@@ -312,7 +316,7 @@ def evaluate(
         result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit, refine=second)
     if pipeline:
         with console.status("running the whole scan on every photo"):
-            result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit).items()}
+            result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit, rows).items()}
     targets = {
         "precision@0.5": ">= 0.99",
         "recall@0.5": ">= 0.99",
@@ -329,14 +333,15 @@ def evaluate(
         console.print(f"{key:<32} {shown:>10}  {targets.get(key, '')}")
 
 
-def _evaluate_pipeline(scenes: Path, limit: int | None) -> dict[str, float]:
-    """The in-process scan engine (shipped models) over a scene set, scored against its labels."""
+def _evaluate_pipeline(scenes: Path, limit: int | None, rows_out: Path | None = None) -> dict[str, float]:
+    """The in-process scan engine (shipped models) over a scene set, scored against its labels;
+    ``rows_out``: every labelled card's row (found: what was read; missed: ``found`` false)."""
     import asyncio
     import json
     import statistics
 
     from models.scan import LocalRunners, ScanEngine, scan_bytes
-    from pipelines.evaluate_scan import score_photo, summarise
+    from pipelines.evaluate_scan import MIN_VISIBLE, card_of, score_photo, summarise
     from serve_app.services.scanner import load_matcher
 
     engine = ScanEngine(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
@@ -347,12 +352,22 @@ def _evaluate_pipeline(scenes: Path, limit: int | None) -> dict[str, float]:
     for entry in entries:
         payload = asyncio.run(scan_bytes(engine, (scenes / entry["image"]).read_bytes()))
         matched, fp, fn = score_photo(payload.result["cards"], entry["cards"])
-        rows += matched
+        rows += [{"image": entry["image"], "found": True} | r for r in matched]
+        if rows_out is not None:
+            paired = {r["label"] for r in matched}
+            rows += [
+                {"image": entry["image"], "found": False, "label": k, "card_id": card_of(c), "visible": c["visible"]}
+                for k, c in enumerate(entry["cards"])
+                if c["visible"] >= MIN_VISIBLE and k not in paired
+            ]
         false_positives += fp
         missed += fn
         for stage, ms in payload.result["timings_ms"].items():
             timings.setdefault(stage, []).append(ms)
-    result = summarise(rows, false_positives, missed)
+    if rows_out is not None:
+        rows_out.parent.mkdir(parents=True, exist_ok=True)
+        rows_out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = summarise([r for r in rows if r["found"]], false_positives, missed)
     result.update({f"median_ms.{k}": statistics.median(v) for k, v in timings.items()})
     return result
 

@@ -45,3 +45,33 @@ def test_a_mostly_hidden_card_found_and_named_is_neither_right_nor_wrong() -> No
     pairs, false_positives, missed = pair_with_labels([under, above], hand)
     assert [(i, label["printing_id"]) for i, label in pairs] == [(1, "above-2:normal:en")]
     assert false_positives == 0 and missed == 0
+
+
+def test_scored_rows_say_which_label_each_found_card_is_and_what_was_read() -> None:
+    """`cardvault evaluate --rows` lists every labelled card: a row per found card names its label
+    (its index in the photo's labels) and what the scan read, so the misses can be read."""
+    from pipelines.evaluate_scan import score_photo
+
+    def full(card_id: str, box: list[float], visible: float = 1.0) -> dict[str, Any]:
+        grades = {"overall": 8.0, "condition": "NM"}
+        condition = {"centering_lr": 0.5, "centering_tb": 0.5}
+        extra = {"finish": "normal", "grades": grades, "keypoint_visible": [True] * 4, "condition": condition}
+        return _label(card_id, box, visible) | extra
+
+    labels = [full("a-1", [0, 0, 100, 140]), full("b-2", [400, 0, 500, 140]), full("c-3", [800, 0, 900, 140])]
+    read = {"name": "Pikachu", "collector": "25/102"}
+    found = {
+        "box": [400, 0, 500, 140],
+        "candidates": [{"card_id": "a-1"}],
+        "embedding": [["b-2", 0.9]],
+        "finish": "normal",
+        "tier": "FAIR",
+        "grade": {"overall": 9.5, "condition": "NM", "centering_lr": 0.52, "centering_tb": 0.5},
+        "ocr": read,
+    }
+    rows, false_positives, missed = score_photo([found], labels)
+    assert false_positives == 0 and missed == 2
+    (row,) = rows
+    assert row["label"] == 1 and row["card_id"] == "b-2" and row["named"] == "a-1" and row["ocr"] == read
+    assert not row["top1"] and row["embedding_top1"] and row["grade_error"] == 1.5
+    assert abs(row["centering_error"] - 1.0) < 1e-9
