@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from models.wear import WearNet, scaled
+from pipelines.render.condition import CORNER_WEIGHTS as WEIGHTS
 from pipelines.render.condition import ConditionParams
 from pipelines.scan_crops import read_crops
 
-WEIGHTS = {"whitening": 0.6, "rounding": 0.3, "dings": 0.5}
 BANDS = ((0.0, 0.05), (0.05, 0.15), (0.15, 0.25), (0.25, 0.4), (0.4, 1.01))
 
 

@@ -89,10 +89,15 @@ def centering_grade(lr: float, tb: float) -> float:
     return 2.0
 
 
+# the rubric's weight of each kind of corner wear in a corner's damage
+CORNER_WEIGHTS = {"whitening": 0.6, "rounding": 0.3, "dings": 0.5}
+
+
 def corner_damages(p: ConditionParams) -> list[float]:
     """Each corner's damage (TL, TR, BR, BL), 0..1: 0.6 whitening + 0.3 rounding + 0.5 dings."""
     parts = zip(p.corner_whitening, p.corner_rounding, p.corner_dings, strict=True)
-    return [min(1.0, 0.6 * w + 0.3 * r + 0.5 * d) for w, r, d in parts]
+    k = CORNER_WEIGHTS
+    return [min(1.0, k["whitening"] * w + k["rounding"] * r + k["dings"] * d) for w, r, d in parts]
 
 
 def edge_damages(p: ConditionParams) -> list[float]:

@@ -18,7 +18,7 @@ constant that does best.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,7 +188,9 @@ def _augment(batch: Any, generator: Any, *, corners: bool) -> Any:
     return torch.where(swap, batch.transpose(2, 3) if corners else batch.flip(3), batch)
 
 
-def train_wear(config: WearConfig) -> dict[str, Any]:
+def train_wear(config: WearConfig, on_epoch: Callable[[int, float, float], None] | None = None) -> dict[str, Any]:
+    """Train, measure on the held-out crops and export; ``on_epoch(epoch, mean loss, seconds so
+    far)`` after each epoch (a run here takes about an hour)."""
     import torch
 
     from pipelines.export import freeze_norms, load_weights
@@ -211,7 +213,7 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=steps, pct_start=0.15)
     start = time.perf_counter()
     losses = []
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         model.train()
         if config.init is not None:
             freeze_norms(model)  # the stored statistics stay (folded ones in an ONNX start)
@@ -240,6 +242,8 @@ def train_wear(config: WearConfig) -> dict[str, Any]:
             schedule.step()
             total += float(loss.detach())
         losses.append(round(total / per_epoch, 5))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, losses[-1], time.perf_counter() - start)
     seconds = time.perf_counter() - start
     assert heldout.every is not None
     corner_pred, edge_pred = per_card(predict(model, heldout.every.reshape(-1, PATCH, PATCH, 3)))

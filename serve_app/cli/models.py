@@ -653,9 +653,14 @@ def train_wear_command(
             raise typer.BadParameter(f"{folder} is not a scan-crop set (cardvault dataset crops --out {folder})")
     if init is not None and not init.is_file():
         raise typer.BadParameter(f"--init {init}: no such ONNX file or wear.pt")
+
+    def report(epoch: int, loss: float, seconds: float) -> None:
+        console.print(f"epoch {epoch}/{epochs}: loss {loss:.5f} ({seconds / 60:.1f} min)")
+
     with console.status("training the wear network"):
         result = train_wear(
-            WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr, init=init)
+            WearConfig(out=out, crops=tuple(crops), heldout=heldout, epochs=epochs, seed=seed, lr=lr, init=init),
+            on_epoch=report,
         )
     (out / "metrics.json").write_text(json.dumps({k: result[k] for k in ("loss", "metrics", "seconds")}, indent=1))
     console.print(f"[green]{result['onnx']}: loss {result['loss']}; held-out {result['metrics']}[/green]")

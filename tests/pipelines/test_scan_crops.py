@@ -162,7 +162,11 @@ def test_wear_network_trains_on_scan_crops_and_exports(crop_set: Path, tmp_path:
     # an edge in full view is labelled once, with all the stretches that cover it
     assert examples.edge_patches.shape[1:] == (EDGE_STRETCHES, PATCH, PATCH, 3)
     assert len(examples.edge_patches) == len(examples.edge_labels) == 4 * int(examples.edges_seen.sum())
-    result = train_wear(WearConfig(out=tmp_path, crops=(crop_set,), heldout=crop_set, epochs=1, batch=16, edge_batch=4))
+    epochs: list[tuple[int, float, float]] = []
+    config = WearConfig(out=tmp_path, crops=(crop_set,), heldout=crop_set, epochs=2, batch=16, edge_batch=4)
+    result = train_wear(config, on_epoch=lambda *reported: epochs.append(reported))
+    assert [(e, loss) for e, loss, _ in epochs] == list(zip([1, 2], result["loss"], strict=True))
+    assert 0 < epochs[0][2] <= epochs[1][2] <= result["seconds"]
     assert 0 <= result["metrics"]["corners_within_1"] <= 1 and result["metrics"]["corners_cards"] > 0
     # the model card names the training folders as they were given, not as a tuple's repr
     card = write_card(result, tmp_path / "card", "cardvault train wear ...").read_text()
@@ -192,4 +196,5 @@ def test_wear_cli_refuses_a_folder_that_is_no_crop_set_and_trains_on_one(crop_se
         ["train", "wear", "--crops", str(crop_set), "--heldout", str(crop_set), "--out", str(out), "--epochs", "1"],
     )
     assert result.exit_code == 0, result.output
+    assert "epoch 1/1: loss " in result.output  # a long run says how far it has got
     assert (out / "wear.onnx").exists() and "corners_within_1" in (out / "metrics.json").read_text()
