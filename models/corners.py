@@ -113,15 +113,14 @@ class CornerRefiner:
     ) -> list[np.ndarray]:
         """Every card's corners, in the order given, found again on the photo ``passes`` times;
         with the detection ``boxes``, a second look from the box where the corners disagree with it."""
-        starts, second = with_second_looks(quads, boxes)
-        steps = refinement(rgb, starts, passes=passes)
+        steps = looked_twice(rgb, quads, boxes, passes=passes)
         try:
             batch = next(steps)
             while True:
                 batch = steps.send(self.predict(batch))
         except StopIteration as done:
             result: list[np.ndarray] = done.value
-            return pick_second_looks(result, len(quads), second, rgb)
+            return result
 
 
 # a detection whose four corners' outline overlaps its own box less than this gets a second look
@@ -168,6 +167,26 @@ def pick_second_looks(refined: list[np.ndarray], n: int, second: list[int], rgb:
         if edge_contrast(rgb, alternative) > edge_contrast(rgb, chosen[i]):
             chosen[i] = in_order_of(alternative, chosen[i])
     return chosen
+
+
+def looked_twice(
+    rgb: np.ndarray, quads: list[np.ndarray], boxes: Sequence[Sequence[float]] | None, *, passes: int = PASSES
+) -> Generator[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """``refinement`` with second looks from the detection boxes, whoever runs the network: first
+    for the detections whose corners disagree with their box (``with_second_looks``), then for those
+    whose refined outline does (the corners agreed with the box, barely, and the network slid
+    further onto the art window or the text box); of each pair, the outline along a card's edge
+    (``pick_second_looks``)."""
+    starts, second = with_second_looks(quads, boxes)
+    refined = yield from refinement(rgb, starts, passes=passes)
+    chosen = pick_second_looks(refined, len(quads), second, rgb)
+    if boxes is None:
+        return chosen
+    late = [i for i, box in enumerate(boxes) if i not in second and box_agreement(chosen[i], box) < BOX_AGREEMENT]
+    if not late:
+        return chosen
+    again = yield from refinement(rgb, [box_quad(boxes[i]) for i in late], passes=passes)
+    return pick_second_looks(chosen + again, len(quads), late, rgb)
 
 
 # across a card's outline, the photo changes from card to what lies around it. The two sides are

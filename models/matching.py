@@ -146,7 +146,14 @@ class Fusion:
 
 
 NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
-CODE_NUMBER = re.compile(r"\b([A-Z]{2,4})\s?(\d{2,3})\b")
+# a modern Pokémon card's number follows the language code (``SSH EN 068/202``): read without its
+# total (under another card, or cut off), it is still the card's number
+LANGUAGE_NUMBER = re.compile(r"\bEN\s?(\d{1,3})\b")
+CODE_NUMBER = re.compile(r"\b(?!EN\b)([A-Z]{2,4})\s?(\d{2,3})\b")
+# set codes, promos' included (``PR-SW``); the regulation mark printed just before the set code is
+# often read as one word with it (``DSSH`` for D SSH, ``FPR-SW``): each such word also counts without it
+CODE_TOKEN = re.compile(r"[A-Z][A-Z0-9]{1,4}(?:-[A-Z]{1,4})?")
+REGULATION_MARKED = re.compile(r"[A-I]([A-Z]{2,4}(?:-[A-Z]{1,4})?)")
 # a FaB identifier whose set code ends in O or I read as a digit (``BV0027`` for BVO027, ``KS1045``)
 CONFUSED_CODE = re.compile(r"\b([A-Z]{2})([01])(\d{3})\b")
 
@@ -205,11 +212,14 @@ def parse_collector(text: str) -> dict[str, Any]:
         total = re.sub(r"\D", "", m[2])
         if total and not re.match(r"[A-Z]", m[2]):
             found["total"] = int(total)
+    elif m := LANGUAGE_NUMBER.search(upper):
+        found["number"] = collector_key(m[1])
     if m := CODE_NUMBER.search(upper):
         found["identifier"] = collector_key(f"{m[1]}{m[2]}")  # MST095 is looked up as MST95
     elif m := CONFUSED_CODE.search(upper):
         found["identifier"] = collector_key(f"{m[1]}{'O' if m[2] == '0' else 'I'}{m[3]}")
-    found["tokens"] = set(re.findall(r"[A-Z][A-Z0-9]{1,4}", upper))
+    tokens = set(CODE_TOKEN.findall(upper))
+    found["tokens"] = tokens | {m[1] for t in tokens if (m := REGULATION_MARKED.fullmatch(t))}
     return found
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from models.centering import HEIGHT, WIDTH
-from models.corners import CornerRefiner, pick_second_looks, refinement, with_second_looks
+from models.corners import CornerRefiner, looked_twice
 from models.detector import CardDetector, Detection, _iou
 from models.faces import FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
@@ -247,10 +247,9 @@ class ScanEngine:
     ) -> list[np.ndarray]:
         """The corner network's passes, with the canvases cut in a worker thread and the network run
         by the runners (batched across scans on Serve); edge fitting when there is no network. With
-        the detection ``boxes``, a second look from the box where the corners disagree with it
-        (``models.corners.with_second_looks``)."""
-        starts, second = with_second_looks(corners, boxes)
-        steps = refinement(rgb, starts)
+        the detection ``boxes``, a second look from the box where the corners or the refined outline
+        disagree with it (``models.corners.looked_twice``)."""
+        steps = looked_twice(rgb, corners, boxes)
 
         def advance(found: np.ndarray | None) -> tuple[np.ndarray | None, list[np.ndarray]]:
             # a generator's StopIteration cannot cross into an asyncio future: return it as a value
@@ -266,7 +265,7 @@ class ScanEngine:
                 steps.close()
                 return await asyncio.to_thread(refine_all, rgb, corners)
             batch, result = await asyncio.to_thread(advance, found)
-        return pick_second_looks(result, len(corners), second, rgb)
+        return result
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))

@@ -122,6 +122,8 @@ def evaluate_detector(
     result["corner_error_pct_of_diagonal"] = 100 * float(np.mean(corner_errors)) if corner_errors else float("nan")
     result["outline_error_pct_of_diagonal"] = 100 * float(np.mean(outline_errors)) if outline_errors else float("nan")
     outlines = np.array(outline_errors)
+    # the gross misses (an outline on the art window or on a neighbour): what the mean is made of
+    result["outline_error_over_5pct"] = float((outlines > 0.05).mean()) if len(outlines) else float("nan")
     for name in ("in view", *sorted({g for g, _ in groups})):
         chosen = [g == name or (name == "in view" and seen) for g, seen in groups]
         if any(chosen):

@@ -4,6 +4,7 @@ matching torch), and the shipped network measured on freshly rendered held-out s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,3 +121,40 @@ def test_of_two_looks_the_outline_along_the_cards_edge_is_kept() -> None:
     np.testing.assert_allclose(kept[0], card)
     found = pick_second_looks([box, np.roll(card, 1, axis=0)], 1, [0], photo)
     assert {tuple(p) for p in found[0].round(6)} == {tuple(p) for p in card.round(6)}
+
+
+def test_an_outline_refined_off_its_box_gets_a_look_from_the_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 15, held-out seed 1003: a card's corners agreed with its box just enough (0.63) to
+    get no second look, and the network slid them onto the text box (0.52): the OCR read the
+    attack line as the collector line. The refined outline is checked against the box too."""
+    import cv2
+
+    import models.corners as corners
+
+    rng = np.random.default_rng(1)
+    photo = rng.normal(90, 12, (400, 400, 3)).clip(0, 255).astype(np.uint8)
+    card = np.array([[100.0, 60.0], [226.0, 60.0], [226.0, 236.0], [100.0, 236.0]])
+    cv2.fillConvexPoly(photo, card.round().astype(np.int32), (235, 220, 120))
+    box = [100.0, 60.0, 226.0, 236.0]
+    detected = np.array([[120.0, 80.0], [226.0, 80.0], [226.0, 236.0], [120.0, 236.0]])  # agrees with the box
+    inner = np.array([[130.0, 110.0], [200.0, 110.0], [200.0, 200.0], [130.0, 200.0]])  # the network's slide
+    assert corners.box_agreement(detected, box) >= corners.BOX_AGREEMENT > corners.box_agreement(inner, box)
+    starts_seen: list[list[np.ndarray]] = []
+
+    def network(rgb: np.ndarray, quads: list[np.ndarray], *, passes: int) -> Any:
+        # what the corner network would make of each start: the text box from the corners, the card from the box
+        starts_seen.append([np.asarray(q, float) for q in quads])
+        yield np.zeros((len(quads), 3, 8, 8), np.float32)
+        return [inner if corners.box_agreement(q, box) < 0.99 else card.copy() for q in quads]
+
+    monkeypatch.setattr(corners, "refinement", network)
+    steps = corners.looked_twice(photo, [detected], [box])
+    result = None
+    try:
+        batch = next(steps)
+        while True:
+            batch = steps.send(np.zeros((len(batch), 4, 2)))
+    except StopIteration as done:
+        result = done.value
+    assert len(starts_seen) == 2 and len(starts_seen[1]) == 1  # a second round, for that card alone
+    np.testing.assert_allclose(result[0], card)

@@ -11,6 +11,7 @@ from models.matching import (
     ART_LEAD_SURE,
     EMBEDDING_SURE,
     FEATURES,
+    CatalogCard,
     CatalogMatcher,
     Fusion,
     ReferenceFaces,
@@ -38,6 +39,27 @@ def test_parsing_what_ocr_reads() -> None:
     # a set code's O or I read as a digit (BVO, EVO, KSI, RHI ... end in one)
     assert parse_collector("Ksenia Belova BV0027")["identifier"] == "BVO27"
     assert parse_collector("KS1045 C")["identifier"] == "KSI45"
+    # the total under another card: the number after the language code still counts, and EN is no set code
+    assert parse_collector("DSSH EN 068 Wus. Yukiks Haba") | {"tokens": set()} == {"number": "68", "tokens": set()}
+    assert "number" not in parse_collector("Illus. Ken Sugimori 10+") and "number" not in parse_collector("HP70")
+    # the regulation mark read as one word with the set code, a promo's set code
+    assert {"SSH", "PR-SW"} <= parse_collector("DSSH EN 068")["tokens"] | parse_collector("FPR-SW EN SWSH1")["tokens"]
+
+
+def test_a_name_and_its_number_without_the_total_tell_its_printing(matcher: CatalogMatcher) -> None:
+    """Session 15, held-out seed 1001: a Chinchou under another card showed ``DSSH EN 068`` (its
+    total covered) and was named as another set's Chinchou; the number and the set code say which."""
+    by_name: dict[str, list[CatalogCard]] = {}
+    for card in matcher.cards:
+        if card.game == "pokemon" and card.number.isdigit():
+            by_name.setdefault(card.name, []).append(card)
+    name, printings = max(by_name.items(), key=lambda item: len(item[1]))
+    assert len(printings) >= 3
+    for target in printings:
+        line = f"D{target.set_code} EN {int(target.number):03d} Illus."
+        assert matcher.match([], name_text=name, collector_text=line).candidates[0].card.card_id == target.card_id
+    # without the number, the name alone cannot say which printing it is
+    assert matcher.match([], name_text=name, collector_text="Illus.").tier != "GOOD"
 
 
 def test_name_and_collector_line_identify_a_card_without_its_art(matcher: CatalogMatcher) -> None:
