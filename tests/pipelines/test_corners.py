@@ -158,3 +158,31 @@ def test_an_outline_refined_off_its_box_gets_a_look_from_the_box(monkeypatch: py
         result = done.value
     assert len(starts_seen) == 2 and len(starts_seen[1]) == 1  # a second round, for that card alone
     np.testing.assert_allclose(result[0], card)
+
+
+def test_a_second_look_starts_from_the_turned_card_that_fills_the_box() -> None:
+    """A card turned 30 degrees: its box's proportions say by how much; of the two turns that fill
+    the box, the photo shows an edge along the card's own, which the look then starts from."""
+    import cv2
+
+    from models.corners import CARD_ASPECT, box_quad, inscribed_cards, second_start
+
+    rng = np.random.default_rng(2)
+    photo = rng.normal(90, 12, (420, 420, 3)).clip(0, 255).astype(np.uint8)
+    turn = np.deg2rad(-30)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [60, 60 * CARD_ASPECT]
+    card = np.array([210.0, 210.0]) + half @ rotation.T
+    cv2.fillConvexPoly(photo, card.round().astype(np.int32), (235, 220, 120))
+    box = [*card.min(axis=0), *card.max(axis=0)]
+    turned = inscribed_cards(box)
+    assert len(turned) == 2
+    for outline in turned:  # card-shaped, and filling the box
+        sides = np.linalg.norm(np.roll(outline, -1, axis=0) - outline, axis=1)
+        np.testing.assert_allclose(sides, [120, 120 * CARD_ASPECT, 120, 120 * CARD_ASPECT], rtol=1e-6)
+        np.testing.assert_allclose([*outline.min(axis=0), *outline.max(axis=0)], box, atol=1e-6)
+    start = second_start(box, photo)
+    assert {tuple(p) for p in start.round(3)} == {tuple(p) for p in card.round(3)}
+    np.testing.assert_allclose(second_start(box, None), box_quad(box))
+    # a box no turned card fills (a card cut by the photo's edge): the box itself
+    np.testing.assert_allclose(inscribed_cards([0, 0, 300, 100])[0], box_quad([0, 0, 300, 100]))
