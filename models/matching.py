@@ -147,7 +147,9 @@ class Fusion:
 
 NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
 # a modern Pokémon card's number follows the language code (``SSH EN 068/202``): read without its
-# total (under another card, or cut off), it is still the card's number
+# total (under another card, or cut off), it still says which printing of the name read it is. Only
+# that: in a fan the bottom strip can hold the neighbour's line, and a number alone naming a card
+# over the name read put the neighbour's name on a card (session 15, held-out seed 1001)
 LANGUAGE_NUMBER = re.compile(r"\bEN\s?(\d{1,3})\b")
 CODE_NUMBER = re.compile(r"\b(?!EN\b)([A-Z]{2,4})\s?(\d{2,3})\b")
 # set codes, promos' included (``PR-SW``); the regulation mark printed just before the set code is
@@ -213,7 +215,7 @@ def parse_collector(text: str) -> dict[str, Any]:
         if total and not re.match(r"[A-Z]", m[2]):
             found["total"] = int(total)
     elif m := LANGUAGE_NUMBER.search(upper):
-        found["number"] = collector_key(m[1])
+        found["bare_number"] = collector_key(m[1])
     if m := CODE_NUMBER.search(upper):
         found["identifier"] = collector_key(f"{m[1]}{m[2]}")  # MST095 is looked up as MST95
     elif m := CONFUSED_CODE.search(upper):
@@ -391,7 +393,9 @@ class CatalogMatcher:
             features[row, 1] = float(index == first and embedding.get(index, 0.0) > 0)
             features[row, 2] = name_scores.get(index, 0.0)
             features[row, 3] = float(name_scores.get(index, 0.0) >= 1.0)
-            features[row, 4] = float(self.keys[index] in (number, identifier))
+            of_name = name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores
+            bare = bool(of_name and collector.get("bare_number") == self.keys[index])
+            features[row, 4] = float(self.keys[index] in (number, identifier) or bare)
             features[row, 5] = float(collector.get("total") is not None and card.printed_total == collector["total"])
             features[row, 6] = float(bool(card.set_code) and card.set_code in collector["tokens"])
             features[row, 8] = prefix_scores.get(index, 0.0)
