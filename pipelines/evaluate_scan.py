@@ -116,6 +116,10 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "named": ids[0] if ids else None,
             "visible": t["visible"],
             "ocr": card.get("ocr"),
+            "overall": card["grade"]["overall"],
+            "overall_truth": t["grades"]["overall"],
+            "condition": card["grade"]["condition"],
+            "condition_truth": t["grades"]["condition"],
         }
         measured = card["grade"].get("centering_lr"), card["grade"].get("centering_tb")
         if all(t["keypoint_visible"]):

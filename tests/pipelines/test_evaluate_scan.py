@@ -74,4 +74,5 @@ def test_scored_rows_say_which_label_each_found_card_is_and_what_was_read() -> N
     (row,) = rows
     assert row["label"] == 1 and row["card_id"] == "b-2" and row["named"] == "a-1" and row["ocr"] == read
     assert not row["top1"] and row["embedding_top1"] and row["grade_error"] == 1.5
+    assert (row["overall"], row["overall_truth"], row["condition"], row["condition_truth"]) == (9.5, 8.0, "NM", "NM")
     assert abs(row["centering_error"] - 1.0) < 1e-9
