@@ -149,13 +149,13 @@ CARD_ASPECT = 88 / 63  # a card's long side over its short side
 def inscribed_cards(box: Sequence[float]) -> list[np.ndarray]:
     """The card-shaped rectangles whose bounding box is ``box``: a card turned by some angle fills
     its box corner to corner, and the box's proportions say the angle, up to its sign. Two
-    outlines (corners clockwise from the top-left-most), or the box itself when its proportions
-    fit no turned card (perspective, a card cut by the photo's edge)."""
+    outlines (corners clockwise from the top-left-most); none when the box's proportions fit no
+    turned card (an upright card, perspective, a card cut by the photo's edge)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     w, h = x1 - x0, y1 - y0
     ratio, r = w / max(h, 1e-6), CARD_ASPECT
     if not 1 / r < ratio < r:
-        return [box_quad(box)]
+        return []
 
     def proportions(turn: float) -> float:  # a portrait card turned this far: its box's width over height
         return float((np.cos(turn) + r * np.sin(turn)) / (np.sin(turn) + r * np.cos(turn)))
@@ -165,6 +165,8 @@ def inscribed_cards(box: Sequence[float]) -> list[np.ndarray]:
         mid = (low + high) / 2
         low, high = (mid, high) if proportions(mid) < ratio else (low, mid)
     turn = (low + high) / 2
+    if min(turn, np.pi / 2 - turn) < np.deg2rad(1):  # an upright (or lying) card: the box itself
+        return []
     short = w / (np.cos(turn) + r * np.sin(turn))
     half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.array([short, short * r]) / 2
     centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
@@ -175,16 +177,15 @@ def inscribed_cards(box: Sequence[float]) -> list[np.ndarray]:
     return outlines
 
 
-def second_start(box: Sequence[float], rgb: np.ndarray | None) -> np.ndarray:
-    """Where a second look from a detection box starts: of the box and the turned cards that fill
-    it (``inscribed_cards``), the outline the photo shows an edge along (the box alone without a
-    photo). Started from the box, the network can outline the box around a turned card. Session 15,
-    from the box -> from this start: outline error 1.40 -> 1.32% of the diagonal and 5.2 -> 4.7% of
-    cards more than 5% off (calib-train-s79; s77: 0.99 -> 0.93%, 2.7 -> 2.3%); BOX_AGREEMENT 0.6
-    still best (0.7: 1.32%, 0.8: 1.38% on s79)."""
-    if rgb is None:
-        return box_quad(box)
-    return max([box_quad(box), *inscribed_cards(box)], key=lambda q: edge_contrast(rgb, q))
+def second_starts(box: Sequence[float], rgb: np.ndarray | None) -> list[np.ndarray]:
+    """Where a second look from a detection box starts: the box, and with the photo the turned
+    cards that fill it (``inscribed_cards``). Started from the box alone, the network can outline
+    the box around a turned card; started from a turned card only, it can lose an upright card in a
+    loose box: each start is refined and the outline the photo shows an edge along is kept
+    (``pick_second_looks``). Session 15, from the box -> from all three: outline error 1.40 ->
+    1.27% of the diagonal (from the likeliest start alone, by the photo's edges: 1.32%) and 5.2 -> 4.4% of cards more than 5% off (calib-train-s79; s77: 0.99 ->
+    0.92%, 2.7 -> 2.2%)."""
+    return [box_quad(box)] + ([] if rgb is None else inscribed_cards(box))
 
 
 def with_second_looks(
@@ -192,16 +193,18 @@ def with_second_looks(
 ) -> tuple[list[np.ndarray], list[int]]:
     """The outlines to refine: every detection's corners, then, for each detection whose corners
     disagree with its own box (the keypoints slid onto part of the card or onto a neighbour while
-    the box held the card), a second start from its box (``second_start``). Returns them and those
-    detections' indices."""
+    the box held the card), second starts from its box (``second_starts``). Returns them and, for
+    each second start, its detection's index."""
     outlines = list(boxes or [])
     second = [i for i, box in enumerate(outlines) if box_agreement(quads[i], box) < BOX_AGREEMENT]
-    return list(quads) + [second_start(outlines[i], rgb) for i in second], second
+    looks = [(i, start) for i in second for start in second_starts(outlines[i], rgb)]
+    return list(quads) + [start for _, start in looks], [i for i, _ in looks]
 
 
 def pick_second_looks(refined: list[np.ndarray], n: int, second: list[int], rgb: np.ndarray) -> list[np.ndarray]:
-    """Of each second look's two refined outlines, the one that runs along a card's edge in the
-    photo ``rgb`` (``edge_contrast``); an outline found from the box keeps the reading order of the
+    """Of a detection's refined outlines (from its corners, then from each of its second starts,
+    ``second`` giving each start's detection), the one that runs along a card's edge in the photo
+    ``rgb`` (``edge_contrast``); an outline found from the box keeps the reading order of the
     detector's corners (the box has no up: of its four rotations, the one whose corners point from
     its centre the way the detector's point from theirs). Which agrees better with the box is no
     guide: the look from the box always does, and for a card turned near 45 degrees its box is far
@@ -220,8 +223,8 @@ def looked_twice(
     """``refinement`` with second looks from the detection boxes, whoever runs the network: first
     for the detections whose corners disagree with their box (``with_second_looks``), then for those
     whose refined outline does (the corners agreed with the box, barely, and the network slid
-    further onto the art window or the text box); of each pair, the outline along a card's edge
-    (``pick_second_looks``)."""
+    further onto the art window or the text box); of each detection's outlines, the one along a
+    card's edge (``pick_second_looks``)."""
     starts, second = with_second_looks(quads, boxes, rgb)
     refined = yield from refinement(rgb, starts, passes=passes)
     chosen = pick_second_looks(refined, len(quads), second, rgb)
@@ -230,8 +233,9 @@ def looked_twice(
     late = [i for i, box in enumerate(boxes) if i not in second and box_agreement(chosen[i], box) < BOX_AGREEMENT]
     if not late:
         return chosen
-    again = yield from refinement(rgb, [second_start(boxes[i], rgb) for i in late], passes=passes)
-    return pick_second_looks(chosen + again, len(quads), late, rgb)
+    looks = [(i, start) for i in late for start in second_starts(boxes[i], rgb)]
+    again = yield from refinement(rgb, [start for _, start in looks], passes=passes)
+    return pick_second_looks(chosen + again, len(quads), [i for i, _ in looks], rgb)
 
 
 # across a card's outline, the photo changes from card to what lies around it. The two sides are

@@ -160,12 +160,12 @@ def test_an_outline_refined_off_its_box_gets_a_look_from_the_box(monkeypatch: py
     np.testing.assert_allclose(result[0], card)
 
 
-def test_a_second_look_starts_from_the_turned_card_that_fills_the_box() -> None:
-    """A card turned 30 degrees: its box's proportions say by how much; of the two turns that fill
-    the box, the photo shows an edge along the card's own, which the look then starts from."""
+def test_a_second_look_starts_from_the_turned_cards_that_fill_the_box() -> None:
+    """A card turned 30 degrees: its box's proportions say by how much; the box and the two turns
+    that fill it are each a start, and of the outlines the one the photo shows an edge along is kept."""
     import cv2
 
-    from models.corners import CARD_ASPECT, box_quad, inscribed_cards, second_start
+    from models.corners import CARD_ASPECT, box_quad, inscribed_cards, pick_second_looks, second_starts
 
     rng = np.random.default_rng(2)
     photo = rng.normal(90, 12, (420, 420, 3)).clip(0, 255).astype(np.uint8)
@@ -181,8 +181,12 @@ def test_a_second_look_starts_from_the_turned_card_that_fills_the_box() -> None:
         sides = np.linalg.norm(np.roll(outline, -1, axis=0) - outline, axis=1)
         np.testing.assert_allclose(sides, [120, 120 * CARD_ASPECT, 120, 120 * CARD_ASPECT], rtol=1e-6)
         np.testing.assert_allclose([*outline.min(axis=0), *outline.max(axis=0)], box, atol=1e-6)
-    start = second_start(box, photo)
-    assert {tuple(p) for p in start.round(3)} == {tuple(p) for p in card.round(3)}
-    np.testing.assert_allclose(second_start(box, None), box_quad(box))
+    starts = second_starts(box, photo)
+    assert len(starts) == 3 and [len(second_starts(box, None))] == [1]
+    np.testing.assert_allclose(second_starts(box, None)[0], box_quad(box))
+    # each start refined (here: left as it is), the one along the card's edge is kept
+    detector = card + np.array([[25, -10], [30, 0], [-20, 15], [0, 20]])  # corners well off the card
+    kept = pick_second_looks([detector, *starts], 1, [0, 0, 0], photo)[0]
+    assert {tuple(p) for p in kept.round(3)} == {tuple(p) for p in card.round(3)}
     # a box no turned card fills (a card cut by the photo's edge): the box itself
-    np.testing.assert_allclose(inscribed_cards([0, 0, 300, 100])[0], box_quad([0, 0, 300, 100]))
+    assert inscribed_cards([0, 0, 300, 100]) == [] and inscribed_cards([0, 0, 63, 88]) == []
