@@ -183,8 +183,8 @@ def second_starts(box: Sequence[float], rgb: np.ndarray | None) -> list[np.ndarr
     the box around a turned card; started from a turned card only, it can lose an upright card in a
     loose box: each start is refined and the outline the photo shows an edge along is kept
     (``pick_second_looks``). Session 15, from the box -> from all three: outline error 1.40 ->
-    1.27% of the diagonal (from the likeliest start alone, by the photo's edges: 1.32%) and 5.2 -> 4.4% of cards more than 5% off (calib-train-s79; s77: 0.99 ->
-    0.92%, 2.7 -> 2.2%)."""
+    1.27% of the diagonal (from the likeliest start alone, by the photo's edges: 1.32%) and 5.2 ->
+    4.4% of cards more than 5% off (calib-train-s79; s77: 0.99 -> 0.92%, 2.7 -> 2.2%)."""
     return [box_quad(box)] + ([] if rgb is None else inscribed_cards(box))
 
 
