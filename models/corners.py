@@ -157,14 +157,9 @@ def inscribed_cards(box: Sequence[float]) -> list[np.ndarray]:
     if not 1 / r < ratio < r:
         return []
 
-    def proportions(turn: float) -> float:  # a portrait card turned this far: its box's width over height
-        return float((np.cos(turn) + r * np.sin(turn)) / (np.sin(turn) + r * np.cos(turn)))
-
-    low, high = 0.0, np.pi / 2  # proportions rise from 1/r to r over a quarter turn
-    for _ in range(40):
-        mid = (low + high) / 2
-        low, high = (mid, high) if proportions(mid) < ratio else (low, mid)
-    turn = (low + high) / 2
+    # a portrait card (short side s, long r * s) turned by t fills w = s (cos t + r sin t) and
+    # h = s (sin t + r cos t): so tan t = (r w - h) / (r h - w)
+    turn = float(np.arctan2(r * w - h, r * h - w))
     if min(turn, np.pi / 2 - turn) < np.deg2rad(1):  # an upright (or lying) card: the box itself
         return []
     short = w / (np.cos(turn) + r * np.sin(turn))
@@ -197,8 +192,16 @@ def with_second_looks(
     each second start, its detection's index."""
     outlines = list(boxes or [])
     second = [i for i, box in enumerate(outlines) if box_agreement(quads[i], box) < BOX_AGREEMENT]
-    looks = [(i, start) for i in second for start in second_starts(outlines[i], rgb)]
-    return list(quads) + [start for _, start in looks], [i for i, _ in looks]
+    starts, looks = starts_from_boxes(second, outlines, rgb)
+    return list(quads) + starts, looks
+
+
+def starts_from_boxes(
+    detections: list[int], boxes: Sequence[Sequence[float]], rgb: np.ndarray | None
+) -> tuple[list[np.ndarray], list[int]]:
+    """The second starts (``second_starts``) of these detections, and each start's detection."""
+    looks = [(i, start) for i in detections for start in second_starts(boxes[i], rgb)]
+    return [start for _, start in looks], [i for i, _ in looks]
 
 
 def pick_second_looks(refined: list[np.ndarray], n: int, second: list[int], rgb: np.ndarray) -> list[np.ndarray]:
@@ -210,10 +213,11 @@ def pick_second_looks(refined: list[np.ndarray], n: int, second: list[int], rgb:
     guide: the look from the box always does, and for a card turned near 45 degrees its box is far
     larger than the card, so the network, started from it, can outline the box (session 11)."""
     chosen = list(refined[:n])
+    contrast = {i: edge_contrast(rgb, chosen[i]) for i in set(second)}  # each outline measured once
     for k, i in enumerate(second):
         alternative = refined[n + k]
-        if edge_contrast(rgb, alternative) > edge_contrast(rgb, chosen[i]):
-            chosen[i] = in_order_of(alternative, chosen[i])
+        if (along := edge_contrast(rgb, alternative)) > contrast[i]:
+            chosen[i], contrast[i] = in_order_of(alternative, chosen[i]), along
     return chosen
 
 
@@ -233,9 +237,9 @@ def looked_twice(
     late = [i for i, box in enumerate(boxes) if i not in second and box_agreement(chosen[i], box) < BOX_AGREEMENT]
     if not late:
         return chosen
-    looks = [(i, start) for i in late for start in second_starts(boxes[i], rgb)]
-    again = yield from refinement(rgb, [start for _, start in looks], passes=passes)
-    return pick_second_looks(chosen + again, len(quads), [i for i, _ in looks], rgb)
+    starts, looks = starts_from_boxes(late, boxes, rgb)
+    again = yield from refinement(rgb, starts, passes=passes)
+    return pick_second_looks(chosen + again, len(quads), looks, rgb)
 
 
 # across a card's outline, the photo changes from card to what lies around it. The two sides are
