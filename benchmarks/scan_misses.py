@@ -1,0 +1,86 @@
+"""Why the scan missed the labelled cards it missed: the detector's own score for each of them.
+
+    .venv/bin/cardvault evaluate --scenes datasets/heldout-s1001 --refine net --pipeline \
+        --rows runs/rows-s1001.jsonl
+    .venv/bin/python benchmarks/scan_misses.py --scenes datasets/heldout-s1001 --rows runs/rows-s1001.jsonl
+
+Every photo goes through the shipped detector again at a low threshold (0.05); each card the scan
+missed (a row with ``found`` false) gets the best score of the detections overlapping its box at
+IoU >= 0.5. The bands say where it was lost: under the scan's ``min_score`` (the detector), between
+it and ``sure_score`` (a detection the card's own evidence did not vouch for, ``ScanEngine.is_card``),
+or above (detected and kept, then paired with another card or dropped as a twin: an identification
+error in a fan shows as a miss). Printed as a table by band and by how much of the card was in view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from models.detector import CardDetector
+from models.detector import _iou as box_iou
+from models.scan import ModelPaths
+
+MIN_SCORE, SURE_SCORE = 0.4, 0.75  # ScanEngine's defaults
+IN_VIEW = ((0.0, 0.5), (0.5, 0.9), (0.9, 1.01))
+
+
+def band(score: float) -> str:
+    if score <= 0:
+        return "no detection"
+    if score < MIN_SCORE:
+        return f"< {MIN_SCORE} (detector)"
+    if score < SURE_SCORE:
+        return f"{MIN_SCORE}-{SURE_SCORE} (not vouched for)"
+    return f">= {SURE_SCORE} (kept, then lost)"
+
+
+def missed_scores(scenes: Path, rows: list[dict[str, Any]], detector: CardDetector) -> list[tuple[float, float, str]]:
+    """(detector score, share in view, layout) of every missed labelled card."""
+    manifest = {row["image"]: row for row in map(json.loads, (scenes / "manifest.jsonl").read_text().splitlines())}
+    missed: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if not row["found"]:
+            missed.setdefault(row["image"], []).append(row)
+    out = []
+    for image, misses in sorted(missed.items()):
+        photo = manifest[image]
+        found = detector([Image.open(scenes / image).convert("RGB")], conf=0.05)[0]
+        boxes = np.array([d.box for d in found], float).reshape(-1, 4)
+        for row in misses:
+            label = photo["cards"][row["label"]]
+            overlaps = box_iou(np.asarray(label["box"], float), boxes) if len(found) else np.zeros(0)
+            score = max((d.score for d, o in zip(found, overlaps, strict=True) if o >= 0.5), default=0.0)
+            out.append((score, float(label["visible"]), str(photo["layout"])))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=Path, required=True)
+    parser.add_argument("--rows", type=Path, required=True, help="from `cardvault evaluate --pipeline --rows`")
+    parser.add_argument("--imgsz", type=int, default=416)
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
+    detector = CardDetector(ModelPaths().detector, imgsz=args.imgsz, providers=["CPUExecutionProvider"])
+    misses = missed_scores(args.scenes, rows, detector)
+    print(f"{len(rows)} labelled cards scored, {len(misses)} missed by the scan")
+    views = [f"{a:.0%}-{min(b, 1):.0%}" for a, b in IN_VIEW]
+    counts = Counter((band(s), next(views[k] for k, (a, b) in enumerate(IN_VIEW) if a <= v < b)) for s, v, _ in misses)
+    print(f"| detector score | {' | '.join(views)} in view | all |")
+    print("| --- |" + " ---: |" * (len(views) + 1))
+    for name in dict.fromkeys(band(s) for s in (0.0, 0.1, 0.5, 0.9)):
+        cells = [counts.get((name, v), 0) for v in views]
+        print(f"| {name} | {' | '.join(map(str, cells))} | {sum(cells)} |")
+    layouts = Counter(layout for _, _, layout in misses)
+    print("by layout: " + ", ".join(f"{k} {v}" for k, v in layouts.most_common()))
+
+
+if __name__ == "__main__":
+    main()
