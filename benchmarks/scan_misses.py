@@ -15,6 +15,7 @@ error in a fan shows as a miss). Printed as a table by band and by how much of t
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from collections import Counter
 from pathlib import Path
@@ -25,9 +26,10 @@ from PIL import Image
 
 from models.detector import CardDetector
 from models.detector import _iou as box_iou
-from models.scan import ModelPaths
+from models.scan import ModelPaths, ScanEngine
 
-MIN_SCORE, SURE_SCORE = 0.4, 0.75  # ScanEngine's defaults
+_DEFAULTS = inspect.signature(ScanEngine.__init__).parameters
+MIN_SCORE, SURE_SCORE = _DEFAULTS["min_score"].default, _DEFAULTS["sure_score"].default  # the scan's thresholds
 IN_VIEW = ((0.0, 0.5), (0.5, 0.9), (0.9, 1.01))
 
 

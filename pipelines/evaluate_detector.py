@@ -112,8 +112,8 @@ def evaluate_detector(
         result[f"precision@{threshold}"] = tp / max(tp + fp, 1)
         result[f"recall@{threshold}"] = tp / max(tp + fn, 1)
     # the scan keeps a detection it is sure of as it is and asks the card to vouch for the rest
-    # (models.scan.ScanEngine: min_score 0.4, sure_score 0.75); greedy matching in score order makes
-    # the matches above a score the same as at the lowest one
+    # (models.scan.ScanEngine: min_score 0.4, sure_score 0.7, 0.75 until session 16); greedy matching makes
+    # the matches above a score (in score order) the same as at the lowest one
     for cut in SCORE_CUTS:
         tp = sum(1 for score, hit in scored if hit and score >= cut)
         fp = sum(1 for score, hit in scored if not hit and score >= cut)
