@@ -15,8 +15,6 @@ error in a fan shows as a miss). Printed as a table by band and by how much of t
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,26 +24,25 @@ from PIL import Image
 
 from models.detector import CardDetector
 from models.detector import _iou as box_iou
-from models.scan import ModelPaths, ScanEngine
+from models.scan import MIN_SCORE, SURE_SCORE, ModelPaths
+from pipelines.evaluate_scan import MIN_VISIBLE, read_jsonl
 
-_DEFAULTS = inspect.signature(ScanEngine.__init__).parameters
-MIN_SCORE, SURE_SCORE = _DEFAULTS["min_score"].default, _DEFAULTS["sure_score"].default  # the scan's thresholds
-IN_VIEW = ((0.0, 0.5), (0.5, 0.9), (0.9, 1.01))
+IN_VIEW = ((MIN_VISIBLE, 0.5), (0.5, 0.9), (0.9, 1.01))
+BANDS = (
+    "no detection",
+    f"< {MIN_SCORE} (detector)",
+    f"{MIN_SCORE}-{SURE_SCORE} (not vouched for)",
+    f">= {SURE_SCORE} (kept, then lost)",
+)
 
 
 def band(score: float) -> str:
-    if score <= 0:
-        return "no detection"
-    if score < MIN_SCORE:
-        return f"< {MIN_SCORE} (detector)"
-    if score < SURE_SCORE:
-        return f"{MIN_SCORE}-{SURE_SCORE} (not vouched for)"
-    return f">= {SURE_SCORE} (kept, then lost)"
+    return BANDS[0 if score <= 0 else 1 if score < MIN_SCORE else 2 if score < SURE_SCORE else 3]
 
 
 def missed_scores(scenes: Path, rows: list[dict[str, Any]], detector: CardDetector) -> list[tuple[float, float, str]]:
     """(detector score, share in view, layout) of every missed labelled card."""
-    manifest = {row["image"]: row for row in map(json.loads, (scenes / "manifest.jsonl").read_text().splitlines())}
+    manifest = {row["image"]: row for row in read_jsonl(scenes / "manifest.jsonl")}
     missed: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if not row["found"]:
@@ -69,7 +66,7 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, required=True, help="from `cardvault evaluate --pipeline --rows`")
     parser.add_argument("--imgsz", type=int, default=416)
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
+    rows = read_jsonl(args.rows)
     detector = CardDetector(ModelPaths().detector, imgsz=args.imgsz, providers=["CPUExecutionProvider"])
     misses = missed_scores(args.scenes, rows, detector)
     print(f"{len(rows)} labelled cards scored, {len(misses)} missed by the scan")
@@ -77,7 +74,7 @@ def main() -> None:
     counts = Counter((band(s), next(views[k] for k, (a, b) in enumerate(IN_VIEW) if a <= v < b)) for s, v, _ in misses)
     print(f"| detector score | {' | '.join(views)} in view | all |")
     print("| --- |" + " ---: |" * (len(views) + 1))
-    for name in dict.fromkeys(band(s) for s in (0.0, 0.1, 0.5, 0.9)):
+    for name in BANDS:
         cells = [counts.get((name, v), 0) for v in views]
         print(f"| {name} | {' | '.join(map(str, cells))} | {sum(cells)} |")
     layouts = Counter(layout for _, _, layout in misses)

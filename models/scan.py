@@ -62,6 +62,10 @@ COVERED = 0.1
 # seeds 77 + 79, 23 real cards dropped by the evidence rule): 0.5 keeps 15 (9), 0.6 keeps 8 (0),
 # 0.7 keeps 4 (0), 0.8 keeps 3 (0): 0.6
 CARD_SURE = 0.6
+MIN_SCORE = 0.4  # the detector's score under which a detection is dropped
+# a detection at least this sure is a card whatever it reads. Session 16 (the same scenes and
+# benchmark): 0.75 -> 0.7 keeps 7 more real cards and nothing else, 0.65 13 and 3 non-cards
+SURE_SCORE = 0.7
 
 
 class Runners(Protocol):
@@ -210,10 +214,8 @@ class ScanEngine:
         runners: Runners,
         matcher: CatalogMatcher,
         *,
-        min_score: float = 0.4,
-        # a detection at least this sure is a card whatever it reads. Session 16 (the same scenes and
-        # benchmark): 0.75 -> 0.7 keeps 7 more real cards and nothing else, 0.65 13 and 3 non-cards
-        sure_score: float = 0.7,
+        min_score: float = MIN_SCORE,
+        sure_score: float = SURE_SCORE,
         refine: bool = True,
         calibration: WearCalibration | None = None,
         faces: FaceSource | None = None,
