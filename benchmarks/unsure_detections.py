@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from models.detector import Detection, _iou
-from models.matching import Match
-from models.scan import CARD_SURE, LocalRunners, ScanEngine, scan_bytes, vouched_by_evidence
+from models.matching import EMBEDDING_SURE, Match
+from models.scan import CARD_SURE, NAME_VOUCHES, LocalRunners, ScanEngine, scan_bytes, vouched_by_evidence
 from pipelines.evaluate_scan import MIN_VISIBLE
 from serve_app.services.scanner import load_matcher
 from serve_app.settings import get_settings
@@ -50,22 +50,31 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
     engine = RecordingEngine(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for folder in args.scenes:
         entries = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()][: args.limit]
         for entry in entries:
             engine.readings = {}
             asyncio.run(scan_bytes(engine, (folder / entry["image"]).read_bytes()))
             boxes = [c["box"] for c in entry["cards"] if c["visible"] >= MIN_VISIBLE]
+            every = [c["box"] for c in entry["cards"]]
             for detection, match in engine.readings.values():
                 overlap = _iou(np.asarray(detection.box, float), np.asarray(boxes, float)) if boxes else [0.0]
+                anything = _iou(np.asarray(detection.box, float), np.asarray(every, float)) if every else [0.0]
                 best = match.candidates[0] if match.candidates else None
+                evidence = best.evidence if best else {}
                 rows.append(
                     {
                         "card": float(np.max(overlap)) >= 0.5,
+                        # on no card at all, even one mostly hidden: a wrapper, a box, the background
+                        "object": float(np.max(anything)) < 0.1,
                         "evidence": vouched_by_evidence(match),
+                        "name": evidence.get("name", 0.0),
+                        "other_evidence": evidence.get("number", 0.0) > 0
+                        or evidence.get("embedding", 0.0) >= EMBEDDING_SURE,
                         "confidence": best.confidence if best else 0.0,
                         "score": detection.score,
+                        "read": best.card.name if best and evidence.get("name", 0.0) >= 0.8 else "",
                     }
                 )
     cards = sum(r["card"] for r in rows)
@@ -75,6 +84,17 @@ def main() -> None:
         f"evidence rule alone keeps {sum(r['card'] for r in by_evidence)} cards and "
         f"{sum(not r['card'] for r in by_evidence)} non-cards"
     )
+    objects = [r for r in rows if r["object"] and (r["evidence"] or r["confidence"] >= CARD_SURE)]
+    print(f"kept on no card at all (wrappers, boxes, background): {len(objects)} {[r['read'] for r in objects]}")
+    # a name read vouching alone for a detection (NAME_VOUCHES): how close it must come to a catalog name
+    print(f"{'name vouches at':>15} {'cards kept':>11} {'non-cards':>10} {'on no card':>11}  (with CARD_SURE)")
+    for vouch in (0.85, 0.875, 0.9, 0.95, 1.0):
+        kept = [r for r in rows if r["name"] >= vouch or r["other_evidence"] or r["confidence"] >= CARD_SURE]
+        mark = "  <- shipped" if vouch == NAME_VOUCHES else ""
+        print(
+            f"{vouch:>15} {sum(r['card'] for r in kept):>11} {sum(not r['card'] for r in kept):>10}"
+            f" {sum(r['object'] for r in kept):>11}{mark}"
+        )
     print(f"{'CARD_SURE':>9} {'+cards':>7} {'+non-cards':>11}")
     for threshold in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
         extra = [r for r in rows if not r["evidence"] and r["confidence"] >= threshold]

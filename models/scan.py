@@ -66,6 +66,9 @@ MIN_SCORE = 0.4  # the detector's score under which a detection is dropped
 # a detection at least this sure is a card whatever it reads. Session 16 (the same scenes and
 # benchmark): 0.75 -> 0.7 keeps 7 more real cards and nothing else, 0.65 13 and 3 non-cards
 SURE_SCORE = 0.7
+# a name read vouches alone for a detection the detector is unsure of when it comes this close to a
+# catalog name
+NAME_VOUCHES = NAME_SURE
 
 
 class Runners(Protocol):
@@ -455,7 +458,7 @@ def vouched_by_evidence(match: Match) -> bool:
     if not match.candidates:
         return False
     evidence = match.candidates[0].evidence
-    return evidence["name"] >= NAME_SURE or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
+    return evidence["name"] >= NAME_VOUCHES or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
 
 def art_names_it(match: Match) -> bool:
