@@ -23,6 +23,7 @@ TOP_LINES = 1  # the name
 RIGHT_END = 0.62  # a top-strip line starting this far right is the HP figure or the cost, not the name
 TextLine = tuple[str, float, float, float]  # text, confidence, box area (px), left x
 MAX_BOTTOM_LINES = 4
+DETECT_SIDE = 320  # the text detector sees each strip scaled to this many px along its longest side
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,12 @@ def texts_of(lines: list[list[TextLine]]) -> list[CardText]:
 
 
 class CardOCR:
-    def __init__(self, *, device: str = "auto", threads: int = 0, batch: int | None = None) -> None:
+    def __init__(self, *, device: str = "auto", threads: int = 0, batch: int | None = None, looks: int = 3) -> None:
         from rapidocr import RapidOCR
+
+        # how many looks a strip without a line gets: 1, the detector's at its size; 2, then in grey with
+        # its contrast stretched; 3, then (top strips) at twice the size. ``benchmarks/ocr_looks.py``
+        self.looks = looks
 
         cuda = device in ("auto", "cuda") and _has_cuda()
         if batch is None:
@@ -71,7 +76,7 @@ class CardOCR:
             "Global.use_cls": False,
             "Global.log_level": "error",
             "Det.limit_type": "max",
-            "Det.limit_side_len": 320,
+            "Det.limit_side_len": DETECT_SIDE,
             "Rec.rec_batch_num": batch,
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
@@ -79,19 +84,22 @@ class CardOCR:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self.engine = RapidOCR(params=params)
 
-    def detect(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+    def detect(self, crops: list[np.ndarray], *, limit: int | None = None) -> list[np.ndarray]:
         """Text line boxes (N, 4, 2) of every strip. Rectified cards share one size, so every top strip
         (and every bottom strip) has the same shape: strips of a shape go through the text detector as
         one batch, not one call each."""
         # rapidocr loads its models lazily and has no public batch API for detection: its detector's
         # own preprocessing, session and DB post-processing are reused here (version pinned in uv.lock)
         detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
+        prepare = detector.get_preprocess()
+        if limit is not None:  # the longest side scaled to ``limit`` px instead of the configured size
+            prepare = type(prepare)(limit, prepare.limit_type, prepare.mean, prepare.std)
         out: list[np.ndarray] = [np.zeros((0, 4, 2), np.float32) for _ in crops]
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, crop in enumerate(crops):
             groups.setdefault(crop.shape, []).append(index)
         for members in groups.values():
-            prepared = [detector.get_preprocess()(crops[i]) for i in members]
+            prepared = [prepare(crops[i]) for i in members]
             if any(p is None for p in prepared):
                 continue
             predictions = detector.session(np.concatenate(prepared))
@@ -110,12 +118,18 @@ class CardOCR:
         # a strip where no line was found may hold one too faint for the detector: a foil's dark
         # name on its own dark colours (a rainbow Shiftry, held-out seed 1003). Looked at again in
         # grey with its contrast stretched, and read from that view
-        faint = [i for i, boxes in enumerate(found) if not len(boxes)]
+        faint = [i for i, boxes in enumerate(found) if not len(boxes)] if self.looks >= 2 else []
         stretched = {i: view for i in faint if (view := stretch_contrast(crops[i])) is not None}
         if stretched:
             for i, boxes in zip(stretched, self.detect(list(stretched.values())), strict=True):
                 found[i] = boxes
             crops = [stretched.get(i, crop) for i, crop in enumerate(crops)]
+        # a name line still not found may be too small at the detector's size: the name of a card ~150 px
+        # wide in the photo is ~6 px high. Top strips only, at twice the size
+        small = [i for i in faint if i % 2 == 0 and not len(found[i])] if self.looks >= 3 else []
+        if small:
+            for i, boxes in zip(small, self.detect([crops[i] for i in small], limit=2 * DETECT_SIDE), strict=True):
+                found[i] = boxes
         for index, (crop, boxes) in enumerate(zip(crops, found, strict=True)):
             if not len(boxes):
                 continue

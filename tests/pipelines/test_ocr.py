@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -75,3 +77,25 @@ def test_a_name_too_faint_for_the_detector_is_read_with_its_contrast_stretched(
     # a strip with nothing on it (a part painted out, plain border) is not stretched into noise
     flat = np.full((80, 630, 3), 128, np.uint8) + np.random.default_rng(0).integers(0, 6, (80, 630, 3), dtype=np.uint8)
     assert stretch_contrast(flat) is None and stretch_contrast(faint[0]) is not None
+
+
+def test_a_name_too_small_for_the_detector_is_looked_for_at_twice_the_size(ocr: CardOCR) -> None:
+    """Name strips the scan cut from a held-out fan (seed 1001, photo 12: cards ~150 px wide in the
+    photo, their names ~6 px high) in which the text detector at its usual size finds no line."""
+    folder = Path(__file__).parent / "data"
+    names = {
+        "small-name-oasis-respite.png": "oasis respite",
+        "small-name-metapod.png": "metapod",
+        "small-name-gabite.png": "gabite",
+    }
+    tops = [np.ascontiguousarray(np.asarray(Image.open(folder / f).convert("RGB"))[:, :, ::-1]) for f in names]
+    assert not any(len(boxes) for boxes in ocr.detect(tops))
+    # each strip read as a top strip (even places), an empty bottom strip after it
+    strips_read = [s for top in tops for s in (top, top[:40])]
+    read = ocr.read_strips(strips_read)[::2]
+    assert [parse_name(lines[0][0]) if lines else "" for lines in read] == list(names.values())
+    ocr.looks = 2  # without the look at twice the size: nothing
+    try:
+        assert not any(ocr.read_strips(strips_read))
+    finally:
+        ocr.looks = 3
