@@ -24,6 +24,9 @@ RIGHT_END = 0.62  # a top-strip line starting this far right is the HP figure or
 TextLine = tuple[str, float, float, float]  # text, confidence, box area (px), left x
 MAX_BOTTOM_LINES = 4
 DETECT_SIDE = 320  # the text detector sees each strip scaled to this many px along its longest side
+# a line found only at twice the size is read when its recognition is at least this sure: there the
+# detector also finds specks and frame edges, read as `1`, `F`, `IWONO`
+LARGER_LOOK_SURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,8 @@ class CardOCR:
             for (index, _, area, left), text, score in zip(
                 selected, result.txts or (), result.scores or (), strict=True
             ):
+                if index in small and score < LARGER_LOOK_SURE:
+                    continue
                 out[index].append((str(text), float(score), area, left))
         return out
 
