@@ -90,7 +90,7 @@ def test_a_name_too_small_for_the_detector_is_looked_for_at_twice_the_size(ocr: 
     }
     tops = [np.ascontiguousarray(np.asarray(Image.open(folder / f).convert("RGB"))[:, :, ::-1]) for f in names]
     assert not any(len(boxes) for boxes in ocr.detect(tops))
-    # each strip read as a top strip (even places), an empty bottom strip after it
+    # each strip read as a top strip (even places), its upper rows standing in for the bottom strip
     strips_read = [s for top in tops for s in (top, top[:40])]
     read = ocr.read_strips(strips_read)[::2]
     assert [parse_name(lines[0][0]) if lines else "" for lines in read] == list(names.values())
