@@ -31,8 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     runners = LocalRunners(device="cpu")
     engine = ScanEngine(runners, load_matcher(get_settings().resolved_catalog_dir()))
-    photos = [decode_photo((args.scenes / e["image"]).read_bytes()) for e in read_jsonl(args.scenes / "manifest.jsonl")]
-    photos = photos[: args.limit]
+    entries = read_jsonl(args.scenes / "manifest.jsonl")[: args.limit]
+    photos = [decode_photo((args.scenes / e["image"]).read_bytes()) for e in entries]
     asyncio.run(engine.scan(photos[0]))  # warm up
     settings = (1, 2, 3)
     times: dict[int, list[tuple[float, float]]] = {looks: [] for looks in settings}

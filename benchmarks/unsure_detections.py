@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from models.detector import Detection, _iou
-from models.matching import EMBEDDING_SURE, Match
+from models.matching import Match
 from models.scan import CARD_SURE, NAME_VOUCHES, LocalRunners, ScanEngine, scan_bytes, vouched_by_evidence
 from pipelines.evaluate_scan import MIN_VISIBLE
 from serve_app.services.scanner import load_matcher
 from serve_app.settings import get_settings
+
+NAME_LEVELS = (0.85, 0.875, 0.9, 0.95, 1.0)  # how close a name read must come to vouch alone
 
 
 class RecordingEngine(ScanEngine):
@@ -69,9 +71,7 @@ def main() -> None:
                         # on no card at all, even one mostly hidden: a wrapper, a box, the background
                         "object": float(np.max(anything)) < 0.1,
                         "evidence": vouched_by_evidence(match),
-                        "name": evidence.get("name", 0.0),
-                        "other_evidence": evidence.get("number", 0.0) > 0
-                        or evidence.get("embedding", 0.0) >= EMBEDDING_SURE,
+                        "vouched_at": {at: vouched_by_evidence(match, name_at=at) for at in NAME_LEVELS},
                         "confidence": best.confidence if best else 0.0,
                         "score": detection.score,
                         "read": best.card.name if best and evidence.get("name", 0.0) >= 0.8 else "",
@@ -88,8 +88,8 @@ def main() -> None:
     print(f"kept on no card at all (wrappers, boxes, background): {len(objects)} {[r['read'] for r in objects]}")
     # a name read vouching alone for a detection (NAME_VOUCHES): how close it must come to a catalog name
     print(f"{'name vouches at':>15} {'cards kept':>11} {'non-cards':>10} {'on no card':>11}  (with CARD_SURE)")
-    for vouch in (0.85, 0.875, 0.9, 0.95, 1.0):
-        kept = [r for r in rows if r["name"] >= vouch or r["other_evidence"] or r["confidence"] >= CARD_SURE]
+    for vouch in NAME_LEVELS:
+        kept = [r for r in rows if r["vouched_at"][vouch] or r["confidence"] >= CARD_SURE]
         mark = "  <- shipped" if vouch == NAME_VOUCHES else ""
         print(
             f"{vouch:>15} {sum(r['card'] for r in kept):>11} {sum(not r['card'] for r in kept):>10}"

@@ -129,9 +129,10 @@ class CardOCR:
             crops = [stretched.get(i, crop) for i, crop in enumerate(crops)]
         # a name line still not found may be too small at the detector's size: the name of a card ~150 px
         # wide in the photo is ~6 px high. Top strips only, at twice the size
-        small = [i for i in faint if i % 2 == 0 and not len(found[i])] if self.looks >= 3 else []
+        small = {i for i in faint if i % 2 == 0 and not len(found[i])} if self.looks >= 3 else set()
         if small:
-            for i, boxes in zip(small, self.detect([crops[i] for i in small], limit=2 * DETECT_SIDE), strict=True):
+            looked = sorted(small)
+            for i, boxes in zip(looked, self.detect([crops[i] for i in looked], limit=2 * DETECT_SIDE), strict=True):
                 found[i] = boxes
         for index, (crop, boxes) in enumerate(zip(crops, found, strict=True)):
             if not len(boxes):

@@ -452,13 +452,14 @@ class ScanEngine:
         }
 
 
-def vouched_by_evidence(match: Match) -> bool:
+def vouched_by_evidence(match: Match, *, name_at: float = NAME_VOUCHES) -> bool:
     """Whether one piece of the first candidate's evidence alone says the detection is a card: a
-    catalog name or a collector number read on it, or art the index recognises."""
+    catalog name (read at least ``name_at`` close) or a collector number read on it, or art the index
+    recognises."""
     if not match.candidates:
         return False
     evidence = match.candidates[0].evidence
-    return evidence["name"] >= NAME_VOUCHES or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
+    return evidence["name"] >= name_at or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
 
 
 def art_names_it(match: Match) -> bool:
