@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,16 @@ import numpy as np
 
 from models.detector import Detection, _iou
 from models.matching import Match
-from models.scan import CARD_SURE, NAME_VOUCHES, LocalRunners, ScanEngine, scan_bytes, vouched_by_evidence
+from models.scan import (
+    CARD_SURE,
+    NAME_VOUCHES,
+    OVERSIZED,
+    LocalRunners,
+    ScanEngine,
+    name_vouches_at,
+    scan_bytes,
+    vouched_by_evidence,
+)
 from pipelines.evaluate_scan import MIN_VISIBLE
 from serve_app.services.scanner import load_matcher
 from serve_app.settings import get_settings
@@ -38,12 +48,13 @@ class RecordingEngine(ScanEngine):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.readings: dict[int, tuple[Detection, Match]] = {}  # by detection (the last reading)
+        # by detection (the last reading), with its size against the photo's sure cards
+        self.readings: dict[int, tuple[Detection, Match, float | None]] = {}
 
-    def is_card(self, detection: Detection, match: Match) -> bool:
+    def is_card(self, detection: Detection, match: Match, *, size: float | None = None) -> bool:
         if detection.score < self.sure_score:
-            self.readings[id(detection)] = (detection, match)
-        return super().is_card(detection, match)
+            self.readings[id(detection)] = (detection, match, size)
+        return super().is_card(detection, match, size=size)
 
 
 def main() -> None:
@@ -60,7 +71,7 @@ def main() -> None:
             asyncio.run(scan_bytes(engine, (folder / entry["image"]).read_bytes()))
             boxes = [c["box"] for c in entry["cards"] if c["visible"] >= MIN_VISIBLE]
             every = [c["box"] for c in entry["cards"]]
-            for detection, match in engine.readings.values():
+            for detection, match, size in engine.readings.values():
                 overlap = _iou(np.asarray(detection.box, float), np.asarray(boxes, float)) if boxes else [0.0]
                 anything = _iou(np.asarray(detection.box, float), np.asarray(every, float)) if every else [0.0]
                 best = match.candidates[0] if match.candidates else None
@@ -70,8 +81,14 @@ def main() -> None:
                         "card": float(np.max(overlap)) >= 0.5,
                         # on no card at all, even one mostly hidden: a wrapper, a box, the background
                         "object": float(np.max(anything)) < 0.1,
-                        "evidence": vouched_by_evidence(match),
-                        "vouched_at": {at: vouched_by_evidence(match, name_at=at) for at in NAME_LEVELS},
+                        "evidence": vouched_by_evidence(match, name_at=name_vouches_at(size)),
+                        "vouched_at": {
+                            at: vouched_by_evidence(match, name_at=name_vouches_at(size, at)) for at in NAME_LEVELS
+                        },
+                        # what a name alone vouches for, whatever its size (OVERSIZED)
+                        "by_name": vouched_by_evidence(match, name_at=NAME_VOUCHES)
+                        and not vouched_by_evidence(match, name_at=math.inf),
+                        "size": size,
                         "confidence": best.confidence if best else 0.0,
                         "score": detection.score,
                         "read": best.card.name if best and evidence.get("name", 0.0) >= 0.8 else "",
@@ -86,6 +103,14 @@ def main() -> None:
     )
     objects = [r for r in rows if r["object"] and (r["evidence"] or r["confidence"] >= CARD_SURE)]
     print(f"kept on no card at all (wrappers, boxes, background): {len(objects)} {[r['read'] for r in objects]}")
+    # how large the detections a name alone vouches for are, against their photo's sure cards
+    for label, group in (("cards", True), ("non-cards", False)):
+        sizes = [r["size"] for r in rows if r["by_name"] and r["card"] == group and r["size"] is not None]
+        span = f"{min(sizes):.2f}-{max(sizes):.2f}" if sizes else "-"
+        print(
+            f"a name alone vouches for {len(sizes)} {label} beside sure cards: {span} times their size; "
+            f"over OVERSIZED ({OVERSIZED}): {sum(s > OVERSIZED for s in sizes)}"
+        )
     # a name read vouching alone for a detection (NAME_VOUCHES): how close it must come to a catalog name
     print(f"{'name vouches at':>15} {'cards kept':>11} {'non-cards':>10} {'on no card':>11}  (with CARD_SURE)")
     for vouch in NAME_LEVELS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,12 @@ SURE_SCORE = 0.7
 # a name read vouches alone for a detection the detector is unsure of when it comes this close to a
 # catalog name
 NAME_VOUCHES = NAME_SURE
+# cards lying in one photo are about one size: an unsure detection more than this many times the area
+# of the photo's sure cards is no card by a name read alone (a booster wrapper's `BOOSTER` reads like
+# `G Booster`: held-out seed 1001, photo 186, ~4.6 times its photo's card). Session 18, calibration
+# seeds 77 + 79 (`benchmarks/unsure_detections.py`): the 28 detections a name alone kept measure
+# 0.47-1.2 times their photo's sure cards
+OVERSIZED = 2.0
 
 
 class Runners(Protocol):
@@ -236,13 +243,17 @@ class ScanEngine:
         # cards (models.faces): by default the catalog's faces as the renderer draws them
         self.faces: FaceSource = faces or RenderedFaces(matcher.catalogs)
 
-    def is_card(self, detection: Detection, match: Match) -> bool:
+    def is_card(self, detection: Detection, match: Match, *, size: float | None = None) -> bool:
         """A detection the detector is unsure of stays only if the card itself vouches for it: a
         catalog name or collector number read on it, art the index recognises, or these together
-        making the fusion sure of one card. A booster wrapper, a box or a patch of carpet has none."""
+        making the fusion sure of one card. A booster wrapper, a box or a patch of carpet has none.
+        ``size``: the detection's outline over the photo's sure cards' (``relative_sizes``); more than
+        ``OVERSIZED`` times theirs, a name read is print on something larger than a card."""
         if detection.score >= self.sure_score:
             return True
-        return vouched_by_evidence(match) or (bool(match.candidates) and match.candidates[0].confidence >= CARD_SURE)
+        return vouched_by_evidence(match, name_at=name_vouches_at(size)) or (
+            bool(match.candidates) and match.candidates[0].confidence >= CARD_SURE
+        )
 
     def legible(self, text: CardText) -> float:
         """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage
@@ -370,10 +381,13 @@ class ScanEngine:
         # card's face is no reason to keep it). Cards in full view too: restricted to cards under 95%
         # in view, held-out top-1 fell 0.966 -> 0.963 (seed 1001) and 0.975 -> 0.973 (1002), FAIR's
         # precision 0.968 -> 0.948 and 0.979 -> 0.953 (session 11)
+        sizes = relative_sizes(quads, [d.score >= self.sure_score for d in detections])
         unsure_cards = [
             i
             for i in range(n)
-            if matches[i].tier != "GOOD" and matches[i].candidates and self.is_card(detections[i], matches[i])
+            if matches[i].tier != "GOOD"
+            and matches[i].candidates
+            and self.is_card(detections[i], matches[i], size=sizes[i])
         ]
         faces: dict[int, dict[str, float]] = {}
         if unsure_cards:
@@ -387,7 +401,7 @@ class ScanEngine:
             timings["faces"] = (time.perf_counter() - t_faces) * 1000
         for i, detection in enumerate(detections):
             identity, match = identities[i], matches[i]
-            if not self.is_card(detection, match):
+            if not self.is_card(detection, match, size=sizes[i]):
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
@@ -452,6 +466,12 @@ class ScanEngine:
         }
 
 
+def name_vouches_at(size: float | None, level: float = NAME_VOUCHES) -> float:
+    """How close a name read must come to a catalog name to vouch alone for a detection of this
+    ``size`` (``ScanEngine.is_card``): never, for one ``OVERSIZED``."""
+    return level if size is None or size <= OVERSIZED else math.inf
+
+
 def vouched_by_evidence(match: Match, *, name_at: float = NAME_VOUCHES) -> bool:
     """Whether one piece of the first candidate's evidence alone says the detection is a card: a
     catalog name (read at least ``name_at`` close) or a collector number read on it, or art the index
@@ -460,6 +480,14 @@ def vouched_by_evidence(match: Match, *, name_at: float = NAME_VOUCHES) -> bool:
         return False
     evidence = match.candidates[0].evidence
     return evidence["name"] >= name_at or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
+
+
+def relative_sizes(quads: Sequence[np.ndarray], sure: Sequence[bool]) -> list[float | None]:
+    """Each outline's area over the median area of the outlines marked ``sure`` (None for all when
+    none is)."""
+    areas = [float(cv2.contourArea(np.asarray(q, np.float32))) for q in quads]
+    typical = float(np.median([a for a, s in zip(areas, sure, strict=True) if s])) if any(sure) else 0.0
+    return [a / typical if typical > 0 else None for a in areas]
 
 
 def art_names_it(match: Match) -> bool:
