@@ -47,6 +47,7 @@ MODELS_DIR = Path(__file__).resolve().parent
 CENTERING_MARGIN = 24  # px of the photo kept around each rectified card, for its centering (models.centering)
 NAME_READ = 0.85  # lines this legible (see ScanEngine.legible) were read the right way up
 TIER_COLORS = {"GOOD": (40, 200, 80), "FAIR": (240, 180, 30), "POOR": (230, 50, 50)}
+FACE_DOWN_COLOR = (150, 150, 150)
 # a card this much under another found card (share of its outline) may show the other card's text
 # in its name and collector strips: there, GOOD also needs the art to name the card
 COVERED = 0.1
@@ -76,6 +77,12 @@ NAME_VOUCHES = NAME_SURE
 # seeds 77 + 79 (`benchmarks/unsure_detections.py`): the 28 detections a name alone kept measure
 # 0.47-1.2 times their photo's sure cards
 OVERSIZED = 2.0
+# a detection whose embedding (either way up) comes this close to a card back's is a card lying face
+# down: nothing to identify, and not one of the cards. Session 18: backs detected on negatives-only
+# scenes (seeds 0-79) 0.84-0.99 but for two partly covered, 0.70 and 0.48; the 270 labelled cards of
+# calibration seed 77's first 80 photos at most 0.65
+BACK_LIKENESS = 0.8
+BACKS = ("pokemon", "fab")
 
 
 class Runners(Protocol):
@@ -211,11 +218,25 @@ class ScannedCard:
 
 
 @dataclass
+class FaceDown:
+    """A card lying face down: its back shows, nothing to identify."""
+
+    corners: list[list[float]]
+    box: list[float]
+    game: str  # whose back it is: pokemon or fab
+    likeness: float  # of its embedding to that back's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"corners": self.corners, "box": self.box, "game": self.game, "likeness": round(self.likeness, 4)}
+
+
+@dataclass
 class ScanOutput:
     width: int
     height: int
     cards: list[ScannedCard]
     timings_ms: dict[str, float]
+    face_down: list[FaceDown] = field(default_factory=list)
 
 
 class ScanEngine:
@@ -242,6 +263,38 @@ class ScanEngine:
         # a card the fusion is not sure of is compared, where it shows, with the faces of its likely
         # cards (models.faces): by default the catalog's faces as the renderer draws them
         self.faces: FaceSource = faces or RenderedFaces(matcher.catalogs)
+        self._backs: np.ndarray | None = None  # embeddings of the card backs (BACKS), made at the first scan
+
+    async def back_vectors(self) -> np.ndarray:
+        """The identifier's embeddings of each game's card back (``BACKS``), drawn by the renderer."""
+        if self._backs is None:
+            from pipelines.render.card_face import render_back
+
+            backs = [render_back(game).convert("RGB").resize((WIDTH, HEIGHT)) for game in BACKS]
+            found = await self.runners.identify(np.stack([identifier_input(b) for b in backs]))
+            vectors = [f.embedding for f in found]
+            self._backs = (
+                np.stack([np.asarray(v, np.float32) for v in vectors])
+                if all(v is not None for v in vectors)
+                else np.zeros((0, 1), np.float32)  # an identifier without embeddings: no back is told
+            )
+        return self._backs
+
+    async def face_down(self, identities: Sequence[Identification]) -> dict[int, tuple[str, float]]:
+        """Of the ``n`` detections read (``identities``: each upright, then each half a turn round), the
+        card backs: detection -> (game, likeness)."""
+        backs = await self.back_vectors()
+        n = len(identities) // 2
+        found: dict[int, tuple[str, float]] = {}
+        for i in range(n):
+            vectors = [identities[k].embedding for k in (i, n + i)]
+            if not len(backs) or any(v is None for v in vectors):
+                continue
+            likeness = np.stack([np.asarray(v, np.float32) for v in vectors]) @ backs.T  # (turn, back)
+            best = float(likeness.max())
+            if best >= BACK_LIKENESS:
+                found[i] = (BACKS[int(likeness.max(axis=0).argmax())], best)
+        return found
 
     def is_card(self, detection: Detection, match: Match, *, size: float | None = None) -> bool:
         """A detection the detector is unsure of stays only if the card itself vouches for it: a
@@ -338,6 +391,7 @@ class ScanEngine:
         timings["parallel_stages"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         n = len(crops)
+        backs = await self.face_down(identities)
         # the detector's corner order can be half a turn off. The index says which way up it recognises
         # the art; the text says which way up it reads: a card whose lines did not read as a card's
         # (a catalog name, a collector number) is read turned round as well, and the turn that reads
@@ -350,7 +404,7 @@ class ScanEngine:
             and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
         }
         upright_reads = [self.legible(text) for text in texts]
-        doubtful = sorted(by_art | {i for i in range(n) if upright_reads[i] < NAME_READ})
+        doubtful = sorted((by_art | {i for i in range(n) if upright_reads[i] < NAME_READ}) - backs.keys())
         if doubtful:
             flipped = {i: crops[i].rotate(180) for i in doubtful}
             reread = await self.read([s for i in doubtful for s in strips(np.asarray(shown[i].rotate(180)))])
@@ -385,7 +439,8 @@ class ScanEngine:
         unsure_cards = [
             i
             for i in range(n)
-            if matches[i].tier != "GOOD"
+            if i not in backs
+            and matches[i].tier != "GOOD"
             and matches[i].candidates
             and self.is_card(detections[i], matches[i], size=sizes[i])
         ]
@@ -399,9 +454,12 @@ class ScanEngine:
                     identity.neighbours, text.name, text.collector, vector=identity.embedding, faces=likeness
                 )
             timings["faces"] = (time.perf_counter() - t_faces) * 1000
+        face_down = [
+            FaceDown(rounded(quads[i]), [round(float(v), 1) for v in detections[i].box], *backs[i]) for i in backs
+        ]
         for i, detection in enumerate(detections):
             identity, match = identities[i], matches[i]
-            if not self.is_card(detection, match, size=sizes[i]):
+            if i in backs or not self.is_card(detection, match, size=sizes[i]):
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
                 match = Match(match.candidates, "FAIR")
@@ -414,7 +472,7 @@ class ScanEngine:
                 printing_id, finish = pick_printing(match.candidates[0].card, identity.finish)
             cards.append(
                 ScannedCard(
-                    corners=[[round(float(x), 1), round(float(y), 1)] for x, y in quads[i]],
+                    corners=rounded(quads[i]),
                     box=[round(float(v), 1) for v in detection.box],
                     detection_score=detection.score,
                     candidates=[
@@ -442,7 +500,7 @@ class ScanEngine:
         cards = drop_duplicates(cards)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
-        return ScanOutput(image.width, image.height, cards, timings)
+        return ScanOutput(image.width, image.height, cards, timings, face_down)
 
     def face_check(
         self,
@@ -480,6 +538,10 @@ def vouched_by_evidence(match: Match, *, name_at: float = NAME_VOUCHES) -> bool:
         return False
     evidence = match.candidates[0].evidence
     return evidence["name"] >= name_at or evidence["number"] > 0 or evidence["embedding"] >= EMBEDDING_SURE
+
+
+def rounded(quad: np.ndarray) -> list[list[float]]:
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in quad]
 
 
 def relative_sizes(quads: Sequence[np.ndarray], sure: Sequence[bool]) -> list[float | None]:
@@ -549,18 +611,28 @@ def drop_duplicates(cards: list[ScannedCard], overlap: float = 0.3) -> list[Scan
     return sorted(kept, key=lambda c: (c.box[1], c.box[0]))
 
 
-def overlay(image: Image.Image, cards: Sequence[ScannedCard], *, max_side: int = 1280) -> bytes:
-    """The photo with every found card outlined (colour = tier) and labelled: what was found."""
+def overlay(
+    image: Image.Image,
+    cards: Sequence[ScannedCard],
+    face_down: Sequence[FaceDown] = (),
+    *,
+    max_side: int = 1280,
+) -> bytes:
+    """The photo with every found card outlined (colour = tier) and labelled: what was found; cards
+    lying face down in grey."""
     scale = min(1.0, max_side / max(image.size))
     canvas = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)))
     draw = ImageDraw.Draw(canvas)
+    outlined: list[tuple[list[list[float]], tuple[int, int, int], str]] = []
     for number, card in enumerate(cards, 1):
-        quad = [(x * scale, y * scale) for x, y in card.corners]
-        color = TIER_COLORS.get(card.tier, (230, 50, 50))
-        draw.line([*quad, quad[0]], fill=color, width=max(2, round(3 * scale / 0.5)))
-        draw.ellipse([quad[0][0] - 5, quad[0][1] - 5, quad[0][0] + 5, quad[0][1] + 5], fill=color)
         best = card.candidates[0] if card.candidates else None
         label = f"{number}. {best['name']} {best['number']} ({card.tier})" if best else f"{number}. ? (POOR)"
+        outlined.append((card.corners, TIER_COLORS.get(card.tier, (230, 50, 50)), label))
+    outlined += [(back.corners, FACE_DOWN_COLOR, "face down") for back in face_down]
+    for corners, color, label in outlined:
+        quad = [(x * scale, y * scale) for x, y in corners]
+        draw.line([*quad, quad[0]], fill=color, width=max(2, round(3 * scale / 0.5)))
+        draw.ellipse([quad[0][0] - 5, quad[0][1] - 5, quad[0][0] + 5, quad[0][1] + 5], fill=color)
         x = min(max(0.0, min(p[0] for p in quad)), canvas.width - 7 * len(label))
         y = min(max(16.0, min(p[1] for p in quad)), float(canvas.height))
         draw.rectangle([x, max(0, y - 16), x + 7 * len(label), y], fill=(0, 0, 0))
@@ -603,13 +675,14 @@ async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:
     output = await engine.scan(image)
     scanned = time.perf_counter()
     crops = await asyncio.to_thread(lambda: [crop_jpeg(c) for c in output.cards])
-    picture = await asyncio.to_thread(overlay, image, output.cards)
+    picture = await asyncio.to_thread(overlay, image, output.cards, output.face_down)
     timings = {"decode": (decoded - start) * 1000, **output.timings_ms}
     timings["encode"] = (time.perf_counter() - scanned) * 1000
     result = {
         "width": output.width,
         "height": output.height,
         "cards": [c.to_dict() for c in output.cards],
+        "face_down": [f.to_dict() for f in output.face_down],
         "timings_ms": {k: round(v, 1) for k, v in timings.items()},
     }
     return ScanPayload(result, crops, picture)

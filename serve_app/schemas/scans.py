@@ -39,6 +39,13 @@ class ScanCard(BaseModel):
     crop_url: str | None = None
 
 
+class FaceDownCard(BaseModel):
+    corners: list[list[float]] = Field(description="top-left, top-right, bottom-right, bottom-left, photo pixels")
+    box: list[float]
+    game: Literal["pokemon", "fab"] = Field(description="whose card back shows")
+    likeness: float = Field(description="of the card to that back, by the identifier's embedding")
+
+
 class ScanPublic(BaseModel):
     id: uuid.UUID
     status: Literal["queued", "running", "done", "failed"]
@@ -48,6 +55,9 @@ class ScanPublic(BaseModel):
     width: int | None = None
     height: int | None = None
     cards: list[ScanCard] = Field(default_factory=list)
+    face_down: list[FaceDownCard] = Field(
+        default_factory=list, description="cards lying face down: not identified, not added on accept"
+    )
     overlay_url: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)
     accepted_at: datetime | None

@@ -79,6 +79,7 @@ def to_public(scan: Scan, *, storage: ObjectStorage, settings: Settings) -> Scan
         width=result.get("width"),
         height=result.get("height"),
         cards=cards,
+        face_down=result.get("face_down", []),
         overlay_url=storage.presign_get(overlay_key(scan.id), ttl) if scan.status == "done" else None,
         timings_ms=result.get("timings_ms", {}),
         accepted_at=scan.accepted_at,

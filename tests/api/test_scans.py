@@ -142,6 +142,13 @@ async def test_bad_photos_get_clear_errors_and_an_empty_photo_no_cards(
     assert empty.status_code == 202
     body = await _wait(client, alice, empty.json()["id"])
     assert body["status"] == "done" and body["cards"] == []
+    # a Flesh and Blood card lying face down (and a coin): no card, one face down
+    buffer = io.BytesIO()
+    compose([], np.random.default_rng(46), styles=HELD_OUT_STYLES, negatives=2).image.convert("RGB").save(
+        buffer, "JPEG", quality=90
+    )
+    back = await _wait(client, alice, (await post(buffer.getvalue())).json()["id"])
+    assert back["cards"] == [] and [f["game"] for f in back["face_down"]] == ["fab"], back
     assert (await client.get("/readyz")).status_code == 200  # the server stayed up
 
 

@@ -379,3 +379,19 @@ def test_a_booster_wrapper_larger_than_the_photos_card_is_no_card(monkeypatch: p
     monkeypatch.setattr(models.scan, "OVERSIZED", math.inf)  # without the size rule the wrapper is kept
     wrapper = [score for name, score in kept() if name == "G Booster"]
     assert wrapper and wrapper[0] < engine.sure_score, wrapper
+
+
+def test_a_card_lying_face_down_is_no_card(engine: ScanEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card back is reported face down, not identified as some card: a Flesh and Blood back the
+    detector is sure of, beside a coin (negatives only, seed 46)."""
+    import models.scan
+
+    photo = compose([], np.random.default_rng(46), styles=HELD_OUT_STYLES, negatives=2).image
+    payload = asyncio.run(scan_bytes(engine, _jpeg(photo)))
+    assert payload.result["cards"] == [] and payload.crops == []
+    (back,) = payload.result["face_down"]
+    assert back["game"] == "fab" and back["likeness"] >= models.scan.BACK_LIKENESS
+    monkeypatch.setattr(models.scan, "BACK_LIKENESS", math.inf)  # without the back check: a card, named wrong
+    output = asyncio.run(engine.scan(Image.open(io.BytesIO(_jpeg(photo)))))
+    assert len(output.cards) == 1 and not output.face_down
+    assert np.abs(np.asarray(output.cards[0].box) - np.asarray(back["box"])).max() < 1.0
