@@ -82,8 +82,8 @@ OVERSIZED = 2.0
 # scenes (seeds 0-79) 0.84-0.99 but for two partly covered, 0.70 and 0.48; the 270 labelled cards of
 # calibration seed 77's first 80 photos at most 0.65
 BACK_LIKENESS = 0.8
-NAME_READS = 0.7  # a name read this close to the candidate's is its name read (garbage comes within 0.5)
 BACKS = ("pokemon", "fab")
+NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
 
 
 class Runners(Protocol):
@@ -315,7 +315,7 @@ class ScanEngine:
         collector number (``012/193``, ``MST131``) in the bottom line."""
         parsed = parse_collector(text.collector)
         name = self.matcher.name_score(text.name)
-        return (name if name >= NAME_READS else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
+        return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
 
     async def refine_corners(
         self, rgb: np.ndarray, corners: list[np.ndarray], boxes: Sequence[Sequence[float]] | None = None
@@ -455,9 +455,7 @@ class ScanEngine:
                     identity.neighbours, text.name, text.collector, vector=identity.embedding, faces=likeness
                 )
             timings["faces"] = (time.perf_counter() - t_faces) * 1000
-        face_down = [
-            FaceDown(rounded(quads[i]), [round(float(v), 1) for v in detections[i].box], *backs[i]) for i in backs
-        ]
+        face_down = [FaceDown(rounded(quads[i]), rounded_box(detections[i].box), *backs[i]) for i in backs]
         for i, detection in enumerate(detections):
             identity, match = identities[i], matches[i]
             if i in backs or not self.is_card(detection, match, size=sizes[i]):
@@ -478,7 +476,7 @@ class ScanEngine:
             cards.append(
                 ScannedCard(
                     corners=rounded(quads[i]),
-                    box=[round(float(v), 1) for v in detection.box],
+                    box=rounded_box(detection.box),
                     detection_score=detection.score,
                     candidates=[
                         c.to_dict() | {"tier": match.tier if k == 0 else None} for k, c in enumerate(match.candidates)
@@ -546,7 +544,12 @@ def vouched_by_evidence(match: Match, *, name_at: float = NAME_VOUCHES) -> bool:
 
 
 def rounded(quad: np.ndarray) -> list[list[float]]:
-    return [[round(float(x), 1), round(float(y), 1)] for x, y in quad]
+    """Corners to 0.1 px, as the result gives them."""
+    return [rounded_box(corner) for corner in quad]
+
+
+def rounded_box(values: Sequence[float]) -> list[float]:
+    return [round(float(v), 1) for v in values]
 
 
 def relative_sizes(quads: Sequence[np.ndarray], sure: Sequence[bool]) -> list[float | None]:
@@ -558,11 +561,11 @@ def relative_sizes(quads: Sequence[np.ndarray], sure: Sequence[bool]) -> list[fl
 
 
 def read_on_it(match: Match) -> bool:
-    """Whether the first candidate's name (at least ``NAME_READS`` close) or number was read on the card."""
+    """Whether the first candidate's name (at least ``NAME_FLOOR`` close) or number was read on the card."""
     if not match.candidates:
         return False
     evidence = match.candidates[0].evidence
-    return evidence["name"] >= NAME_READS or evidence["number"] > 0
+    return evidence["name"] >= NAME_FLOOR or evidence["number"] > 0
 
 
 def art_names_it(match: Match) -> bool:

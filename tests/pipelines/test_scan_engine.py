@@ -407,7 +407,7 @@ def test_a_card_lying_face_down_is_no_card(engine: ScanEngine, monkeypatch: pyte
 def test_a_card_kept_by_its_art_alone_needs_a_look(whole_catalog_engine: ScanEngine) -> None:
     """Photos of negatives only (wrappers, boxes): an unsure detection on which nothing of a card's
     name or number was read, kept because the fusion was sure of some card's art, is POOR, never FAIR."""
-    from models.scan import NAME_READS
+    from models.scan import NAME_FLOOR
 
     engine = whole_catalog_engine
     art_only = []
@@ -420,4 +420,4 @@ def test_a_card_kept_by_its_art_alone_needs_a_look(whole_catalog_engine: ScanEng
     assert art_only  # the fusion keeps some wrapper or box by its likeness to a card's art
     for card in art_only:
         evidence = card.candidates[0]["evidence"]
-        assert card.tier == "POOR" or evidence["name"] >= NAME_READS or evidence["number"] > 0, (card.tier, card.ocr)
+        assert card.tier == "POOR" or evidence["name"] >= NAME_FLOOR or evidence["number"] > 0, (card.tier, card.ocr)
