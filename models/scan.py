@@ -74,8 +74,8 @@ NAME_VOUCHES = NAME_SURE
 # cards lying in one photo are about one size: an unsure detection more than this many times the area
 # of the photo's sure cards is no card by a name read alone (a booster wrapper's `BOOSTER` reads like
 # `G Booster`: held-out seed 1001, photo 186, ~4.6 times its photo's card). Session 18, calibration
-# seeds 77 + 79 (`benchmarks/unsure_detections.py`): the 28 detections a name alone kept measure
-# 0.47-1.2 times their photo's sure cards
+# seeds 77 + 79 (`benchmarks/unsure_detections.py`): the 36 detections a name alone vouches for beside
+# sure cards (34 labelled cards) measure 0.46-1.12 times those
 OVERSIZED = 2.0
 # a detection whose embedding (either way up) comes this close to a card back's is a card lying face
 # down: nothing to identify, and not one of the cards. Session 18: backs detected on negatives-only
