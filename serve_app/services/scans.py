@@ -260,6 +260,7 @@ class ScanWorker:
                         "id": str(scan_id),
                         "cards": len(tiers),
                         "tiers": {t: tiers.count(t) for t in ("GOOD", "FAIR", "POOR")},
+                        "face_down": len(payload.result.get("face_down", [])),
                     },
                 )
         finally:

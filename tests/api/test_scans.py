@@ -175,6 +175,7 @@ async def test_scan_of_an_uploaded_image_key_and_live_events(
     await asyncio.wait_for(listener, 120)
     body = await _wait(client, alice, created.json()["id"])
     assert [e["type"] for e in events][:1] == ["scan.progress"] and events[-1]["cards"] == len(body["cards"])
+    assert events[-1]["face_down"] == len(body["face_down"]) == 0
     assert "sv3pt5-25" in [c["candidates"][0]["card_id"] for c in body["cards"] if c["candidates"]]
     # a client that prefers to wait gets the finished scan in the answer (RFC 7240 Prefer: wait)
     waited = await client.post(
