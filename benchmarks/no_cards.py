@@ -35,7 +35,9 @@ def kept_by(engine: ScanEngine, score: float, match: Match, size: float | None) 
         return "sure detection"
     if vouched_by_evidence(match, name_at=name_vouches_at(size)):
         evidence = match.candidates[0].evidence
-        return "number read" if evidence["number"] > 0 else "name read" if evidence["name"] > 0 else "art recognised"
+        if evidence["number"] > 0:
+            return "number read"
+        return "name read" if evidence["name"] >= name_vouches_at(size) else "art recognised"
     if match.candidates and match.candidates[0].confidence >= CARD_SURE:
         return "fusion sure"
     return "?"
