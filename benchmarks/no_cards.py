@@ -22,11 +22,10 @@ import numpy as np
 import models.scan
 from models.detector import Detection
 from models.matching import Match
-from models.scan import CARD_SURE, LocalRunners, ScanEngine, decode_photo, name_vouches_at, vouched_by_evidence
+from models.scan import CARD_SURE, ScanEngine, decode_photo, name_vouches_at, vouched_by_evidence
 from pipelines.render.backgrounds import HELD_OUT_STYLES, TRAIN_STYLES
 from pipelines.render.scenes import compose
-from serve_app.services.scanner import load_matcher
-from serve_app.settings import get_settings
+from serve_app.services.scanner import shipped_engine
 
 
 def kept_by(engine: ScanEngine, score: float, match: Match, size: float | None) -> str:
@@ -65,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.no_back_check:
         models.scan.BACK_LIKENESS = math.inf
-    engine = Recording(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
+    engine = shipped_engine(Recording)
     styles = HELD_OUT_STYLES if args.styles == "heldout" else TRAIN_STYLES
     rules: Counter[str] = Counter()
     face_down: Counter[str] = Counter()

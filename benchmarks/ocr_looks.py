@@ -20,8 +20,7 @@ import numpy as np
 
 from models.scan import LocalRunners, ScanEngine, decode_photo
 from pipelines.evaluate_scan import read_jsonl
-from serve_app.services.scanner import load_matcher
-from serve_app.settings import get_settings
+from serve_app.services.scanner import shipped_engine
 
 
 def main() -> None:
@@ -30,7 +29,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60)
     args = parser.parse_args()
     runners = LocalRunners(device="cpu")
-    engine = ScanEngine(runners, load_matcher(get_settings().resolved_catalog_dir()))
+    engine = shipped_engine(ScanEngine, runners=runners)
     entries = read_jsonl(args.scenes / "manifest.jsonl")[: args.limit]
     photos = [decode_photo((args.scenes / e["image"]).read_bytes()) for e in entries]
     asyncio.run(engine.scan(photos[0]))  # warm up

@@ -22,8 +22,7 @@ from PIL import Image
 
 from models.scan import LocalRunners, ScanEngine, scan_bytes
 from pipelines.evaluate_scan import MIN_VISIBLE, _iou, pair_with_labels
-from serve_app.services.scanner import load_matcher
-from serve_app.settings import get_settings
+from serve_app.services.scanner import shipped_engine
 
 
 def cause(score: float, engine: ScanEngine) -> str:
@@ -42,7 +41,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60)
     args = parser.parse_args()
     runners = LocalRunners(device="cpu")
-    engine = ScanEngine(runners, load_matcher(get_settings().resolved_catalog_dir()))
+    engine = shipped_engine(ScanEngine, runners=runners)
     entries = [json.loads(line) for line in (args.scenes / "manifest.jsonl").read_text().splitlines()][: args.limit]
     causes: Counter[str] = Counter()
     by_finish: Counter[str] = Counter()

@@ -30,15 +30,13 @@ from models.scan import (
     CARD_SURE,
     NAME_VOUCHES,
     OVERSIZED,
-    LocalRunners,
     ScanEngine,
     name_vouches_at,
     scan_bytes,
     vouched_by_evidence,
 )
 from pipelines.evaluate_scan import MIN_VISIBLE
-from serve_app.services.scanner import load_matcher
-from serve_app.settings import get_settings
+from serve_app.services.scanner import shipped_engine
 
 NAME_LEVELS = (0.85, 0.875, 0.9, 0.95, 1.0)  # how close a name read must come to vouch alone
 
@@ -62,7 +60,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=Path, action="append", required=True)
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
-    engine = RecordingEngine(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
+    engine = shipped_engine(RecordingEngine)
     rows: list[dict[str, Any]] = []
     for folder in args.scenes:
         entries = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()][: args.limit]

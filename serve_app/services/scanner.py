@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from models.scan import ScanEngine, ScanPayload, scan_bytes
+
+Engine = TypeVar("Engine", bound=ScanEngine)
 
 
 def load_matcher(catalog_dir: Path, fusion: Path | None = None, index: Path | None = None) -> Any:
@@ -25,6 +27,17 @@ def load_matcher(catalog_dir: Path, fusion: Path | None = None, index: Path | No
     index = index or ModelPaths().index
     references = ReferenceFaces.load(index) if index.exists() else None
     return CatalogMatcher(load_catalogs(catalog_dir), Fusion.load(fusion or ModelPaths().fusion), references)
+
+
+def shipped_engine(kind: type[Engine], catalog_dir: Path | None = None, runners: Any = None) -> Engine:
+    """A scan engine (``kind``: ScanEngine or a subclass recording what it does) with the shipped
+    models on the CPU in this process (or ``runners``), over the catalogs at ``catalog_dir`` (default:
+    the settings') with the fitted fusion: what the benchmarks run."""
+    from models.scan import LocalRunners
+    from serve_app.settings import get_settings
+
+    matcher = load_matcher(catalog_dir or get_settings().resolved_catalog_dir())
+    return kind(runners or LocalRunners(device="cpu"), matcher)
 
 
 class LocalScanner:

@@ -356,10 +356,10 @@ def test_cards_not_good_get_the_face_check(engine: ScanEngine, catalogs: list[Ca
 def whole_catalog_engine() -> ScanEngine:
     """The engine as the product runs it: both whole catalogs, the fitted fusion and the reference
     faces (with a few sets the fusion is sure of other things, a wrapper's likeness to one of few cards)."""
-    from serve_app.services.scanner import load_matcher
+    from serve_app.services.scanner import shipped_engine
     from tests.conftest import DATA
 
-    return ScanEngine(LocalRunners(device="cpu"), load_matcher(DATA))
+    return shipped_engine(ScanEngine, DATA)
 
 
 def test_a_booster_wrapper_larger_than_the_photos_card_is_no_card(
