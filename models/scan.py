@@ -287,9 +287,9 @@ class ScanEngine:
         backs = await self.back_vectors()
         n = len(identities) // 2
         found: dict[int, tuple[str, float]] = {}
-        for i in range(n):
+        for i in range(n if len(backs) else 0):
             vectors = [identities[k].embedding for k in (i, n + i)]
-            if not len(backs) or any(v is None for v in vectors):
+            if any(v is None for v in vectors):
                 continue
             likeness = np.stack([np.asarray(v, np.float32) for v in vectors]) @ backs.T  # (turn, back)
             best = float(likeness.max())
