@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from models.detector import _iou
+from models.identify import session_options
 from models.rectify import homography
 
 CANVAS_W, CANVAS_H = 160, 208
@@ -92,11 +93,8 @@ class CornerRefiner:
 
     def __init__(self, onnx: Path, *, providers: list[str] | None = None, threads: int = 0) -> None:
         available = ort.get_available_providers()
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
         wanted = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        self.session = ort.InferenceSession(str(onnx), options, providers=wanted)
+        self.session = ort.InferenceSession(str(onnx), session_options(threads), providers=wanted)
         self.input = self.session.get_inputs()[0].name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from models.identify import session_options
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -59,7 +61,7 @@ class CardDetector:
     def __init__(self, onnx: Path, *, imgsz: int = 416, providers: list[str] | None = None) -> None:
         available = ort.get_available_providers()
         wanted = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        self.session = ort.InferenceSession(str(onnx), providers=wanted)
+        self.session = ort.InferenceSession(str(onnx), session_options(), providers=wanted)
         self.input = self.session.get_inputs()[0].name
         self.imgsz = imgsz
 

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from models.centering import grid_pixels, measure_centering
-from models.identify import providers_for
+from models.identify import providers_for, session_options
 from models.wear import CORNERS, EDGE_STRETCHES, EDGES, SCALE_H, SCALE_W, WearNet, patches, scaled
 from pipelines.render.condition import centering_grade, damage_subgrade, overall_grade
 
@@ -231,10 +231,7 @@ def combine(
 
 class CardGrader:
     def __init__(self, onnx: Path, *, wear: Path | None = None, device: str = "auto", threads: int = 0) -> None:
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx), options, providers=providers_for(device))
+        self.session = ort.InferenceSession(str(onnx), session_options(threads), providers=providers_for(device))
         self.wear = WearNet(wear, device=device, threads=threads) if wear is not None and wear.exists() else None
 
     def grade(self, cards: np.ndarray) -> np.ndarray:

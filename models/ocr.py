@@ -83,9 +83,19 @@ class CardOCR:
             "Rec.rec_batch_num": batch,
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
-        if threads:
-            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self.engine = RapidOCR(params=params)
+        if not cuda:  # its sessions again with this project's options (``session_options``: no spinning pools)
+            import onnxruntime as ort
+
+            from models.identify import session_options
+
+            # rapidocr loads its models lazily and takes no session options of its own: both are loaded
+            # here and their sessions rebuilt from the same files (rapidocr's version pinned in uv.lock)
+            for model in (self.engine._load_det_model(), self.engine._load_rec_model()):  # type: ignore[no-untyped-call]
+                built = model.session.session
+                model.session.session = ort.InferenceSession(
+                    built._model_path, session_options(threads), providers=built.get_providers()
+                )
 
     def detect(self, crops: list[np.ndarray], *, limit: int | None = None) -> list[np.ndarray]:
         """Text line boxes (N, 4, 2) of every strip. Rectified cards share one size, so every top strip

@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from models.identify import providers_for
+from models.identify import providers_for, session_options
 from models.rectify import at_size
 
 SCALE_W, SCALE_H = 315, 440  # the scan-crop scale: half the scan's 630x880 rectified card
@@ -88,10 +88,7 @@ def per_card(damage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class WearNet:
     def __init__(self, onnx: Path, *, device: str = "auto", threads: int = 0) -> None:
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx), options, providers=providers_for(device))
+        self.session = ort.InferenceSession(str(onnx), session_options(threads), providers=providers_for(device))
 
     def damage(self, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cards at the scan-crop scale, (N, H, W, 3) uint8, to their corner damage (N, 4) and the
