@@ -84,18 +84,29 @@ class CardOCR:
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
         self.engine = RapidOCR(params=params)
-        if not cuda:  # its sessions again with this project's options (``session_options``: no spinning pools)
-            import onnxruntime as ort
+        self._rebuild_sessions(threads)
 
-            from models.identify import session_options
+    def _rebuild_sessions(self, threads: int) -> None:
+        """rapidocr's sessions again, with this project's options (``session_options``: pools that do not
+        spin) and a recognizer that only knows the characters a card of ours can print (``card_recognizer``).
+        rapidocr loads its models lazily and takes neither: both are loaded here and rebuilt from its files
+        (its version pinned in uv.lock)."""
+        import onnxruntime as ort
+        from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode
 
-            # rapidocr loads its models lazily and takes no session options of its own: both are loaded
-            # here and their sessions rebuilt from the same files (rapidocr's version pinned in uv.lock)
-            for model in (self.engine._load_det_model(), self.engine._load_rec_model()):  # type: ignore[no-untyped-call]
-                built = model.session.session
-                model.session.session = ort.InferenceSession(
-                    built._model_path, session_options(threads), providers=built.get_providers()
-                )
+        from models.identify import session_options
+
+        detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
+        recognizer: Any = self.engine._load_rec_model()  # type: ignore[no-untyped-call]
+        built = detector.session.session
+        providers = built.get_providers()
+        detector.session.session = ort.InferenceSession(
+            built._model_path, session_options(threads), providers=providers
+        )
+        self.recognizer_path: str = recognizer.session.session._model_path  # the file rapidocr ships
+        model, characters = card_recognizer(self.recognizer_path)
+        recognizer.session.session = ort.InferenceSession(model, session_options(threads), providers=providers)
+        recognizer.postprocess_op = CTCLabelDecode(character=characters)
 
     def detect(self, crops: list[np.ndarray], *, limit: int | None = None) -> list[np.ndarray]:
         """Text line boxes (N, 4, 2) of every strip. Rectified cards share one size, so every top strip
@@ -175,6 +186,38 @@ class CardOCR:
     def read(self, cards: list[np.ndarray]) -> list[CardText]:
         """Both lines of every card (RGB uint8 arrays of rectified cards)."""
         return texts_of(self.read_strips([s for card in cards for s in strips(card)]))
+
+
+def card_recognizer(path: str) -> tuple[bytes, list[str]]:
+    """The PP-OCR recognizer at ``path`` cut down to the characters below U+3000 (Latin, Greek, Cyrillic,
+    punctuation, symbols such as the rarity marks): 1,748 of its 18,708, the CJK ones dropped from
+    its last layer. A text of those characters reads the same (the strips of 100 held-out card faces:
+    every line identical, confidences at most 0.04 higher), and the recognizer runs 8-10% faster on a
+    CPU (its last layer and softmax were a tenth of its time)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    meta = {prop.key: prop for prop in model.metadata_props}
+    characters = meta["character"].value.splitlines()
+    kept = [i for i, text in enumerate(characters) if all(ord(c) < 0x3000 for c in text)]
+    columns = np.array([0, *(1 + i for i in kept), len(characters) + 1])  # CTC blank first, space last
+    last = model.graph.node[-1]
+    if last.op_type != "Softmax":
+        raise ValueError(f"{path}: expected the recognizer to end in a Softmax, not {last.op_type}")
+    weights = {init.name: init for init in model.graph.initializer}
+    linear = [n for n in model.graph.node if n.op_type in ("MatMul", "Add") and n.input[1] in weights][-2:]
+    for node in linear:  # the last MatMul (hidden x classes) and its bias
+        array = numpy_helper.to_array(weights[node.input[1]])
+        if array.shape[-1] != len(characters) + 2:
+            raise ValueError(f"{path}: {node.input[1]} has {array.shape[-1]} outputs, not {len(characters) + 2}")
+        weights[node.input[1]].CopyFrom(
+            numpy_helper.from_array(np.ascontiguousarray(array[..., columns]), node.input[1])
+        )
+    del model.graph.value_info[:]  # shapes inferred for the full alphabet
+    model.graph.output[0].type.tensor_type.shape.dim[2].dim_value = len(columns)
+    meta["character"].value = "\n".join(characters[i] for i in kept)
+    return model.SerializeToString(), [characters[i] for i in kept]
 
 
 def stretch_contrast(strip: np.ndarray, *, spread: float = 24.0) -> np.ndarray | None:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from models.centering import HEIGHT, WIDTH
 from models.matching import parse_collector, parse_name
-from models.ocr import CardOCR, stretch_contrast, strips
+from models.ocr import CardOCR, card_recognizer, stretch_contrast, strips
 from pipelines.catalog_sources import Catalog
 from pipelines.render.card_face import face_spec, render_face
 
@@ -44,6 +44,34 @@ def test_reads_names_and_collector_numbers(ocr: CardOCR, catalogs: list[Catalog]
         numbers += key in (parsed.get("number"), parsed.get("identifier"))
     assert names >= len(cards) - 1, [(t.name, n) for t, (n, _) in zip(texts, truth, strict=True)]
     assert numbers >= len(cards) - 2, [(t.collector, n) for t, (_, n) in zip(texts, truth, strict=True)]
+
+
+def test_the_cut_recognizer_reads_every_line_as_the_full_one(ocr: CardOCR, catalogs: list[Catalog]) -> None:
+    """The recognizer without its CJK outputs (``card_recognizer``, what ``CardOCR`` runs) against
+    rapidocr's own, on the lines of rendered cards of both games."""
+    import onnx
+    import onnxruntime as ort
+    from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode
+
+    recognizer = ocr.engine._load_rec_model()
+    assert len(recognizer.postprocess_op.character) == 1_750  # blank, 1,748 characters, space
+    path = ocr.recognizer_path
+    _, kept = card_recognizer(path)
+    assert {"A", "z", "0", "/", "é", "★", "◆", "♀"} <= set(kept) and not {"卡", "ポ"} & set(kept)
+    full = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    alphabet = {p.key: p.value for p in onnx.load(path).metadata_props}["character"].splitlines()
+    decode = CTCLabelDecode(character=alphabet)
+    cards, _ = _rectified(catalogs, 6)
+    crops = [s for card in cards for s in strips(card)]
+    lines = [ocr.engine.crop_text_regions(crop, boxes) for crop, boxes in zip(crops, ocr.detect(crops), strict=True)]
+    lines = [line for found in lines for line in found]
+    assert len(lines) >= 12
+    for line in lines:
+        batch = recognizer.resize_norm_img(line, max(line.shape[1] / line.shape[0], 320 / 48))[None]
+        cut = recognizer.postprocess_op(recognizer.session(batch))[0][0]
+        whole = decode(full.run(None, {full.get_inputs()[0].name: batch})[0])[0][0]
+        assert cut[0] == whole[0]
+        assert abs(cut[1] - whole[1]) < 0.05
 
 
 def test_batched_detection_finds_what_one_strip_at_a_time_finds(ocr: CardOCR, catalogs: list[Catalog]) -> None:
