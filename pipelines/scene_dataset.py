@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,9 @@ MIN_VISIBLE = 0.3  # a card mostly covered by others is not labelled: nothing le
 
 def is_held_out_set(set_id: str) -> bool:
     return seed_of(f"heldout:{set_id}") % 10 == 0
+
+
+OTHER_ART = "other-art"
 
 
 def printing_pool(catalogs: Sequence[Catalog], split: Split) -> list[FaceSpec]:
@@ -67,6 +70,9 @@ class SceneDatasetConfig:
     val_fraction: float = 0.1
     size: tuple[int, int] = (1280, 960)
     max_cards: int = 16
+    # every card printed with other art than the renderer's reference face of it (its art drawn from
+    # another seed), as a real card's art is not the reference index's: the same photos as without it
+    other_art: bool = False
 
 
 def build_scene_dataset(
@@ -85,6 +91,8 @@ def build_scene_dataset(
             rng = np.random.default_rng([config.seed, i])
             n = int(rng.choice(np.arange(0, config.max_cards + 1), p=_card_count_weights(config.max_cards)))
             specs = [pool[j] for j in rng.choice(len(pool), size=n, replace=False)] if n else []
+            if config.other_art:
+                specs = [replace(spec, card_id=f"{spec.art_key}|{OTHER_ART}") for spec in specs]
             scene: Scene = compose(
                 specs, rng, size=config.size, styles=styles, negatives=int(rng.integers(1, 4)) if n == 0 else None
             )

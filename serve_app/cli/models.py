@@ -596,13 +596,16 @@ def dataset_scenes(
     seed: int = 0,
     split: SplitName = SplitName.train,
     catalog_dir: Annotated[Path | None, typer.Option(help="folder with the catalog files")] = None,
+    other_art: Annotated[
+        bool, typer.Option(help="print every card with other art than its reference face (as a real card's)")
+    ] = False,
 ) -> None:
     """Render synthetic photos of cards with exact corner, identity and condition labels."""
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
 
     source = catalog_dir or get_settings().resolved_catalog_dir()
     catalogs = load_catalogs(source)
-    config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value)
+    config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value, other_art=other_art)
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)
         counts = build_scene_dataset(config, catalogs, progress=lambda n: progress.advance(task, n))

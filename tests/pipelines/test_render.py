@@ -167,6 +167,28 @@ def test_dataset_is_rebuilt_identically_from_its_seed(catalogs: list[Catalog], t
             assert len(values) == 17 and values[0] == 0 and all(0 <= v <= 1 for v in values[1:5])
 
 
+def test_other_art_draws_the_same_photos_with_other_art(catalogs: list[Catalog], tmp_path: Path) -> None:
+    """``other_art``: the photos of the same seed, each card's art drawn from another seed (a real
+    card's art is not the reference face's), labels unchanged."""
+    from PIL import Image
+
+    build_scene_dataset(SceneDatasetConfig(out=tmp_path / "a", images=3, seed=8), catalogs)
+    build_scene_dataset(SceneDatasetConfig(out=tmp_path / "b", images=3, seed=8, other_art=True), catalogs)
+    assert (tmp_path / "a" / "manifest.jsonl").read_text() == (tmp_path / "b" / "manifest.jsonl").read_text()
+    changed = clear = 0
+    for entry in [json.loads(line) for line in (tmp_path / "a" / "manifest.jsonl").read_text().splitlines()]:
+        a, b = (np.asarray(Image.open(tmp_path / d / entry["image"]), np.float32) for d in ("a", "b"))
+        for card in entry["cards"]:
+            if card["visible"] < 0.9:
+                continue
+            clear += 1
+            x0, y0, x1, y1 = (int(v) for v in card["box"])
+            cx, cy, w, h = (x0 + x1) // 2, (y0 + y1) // 2, (x1 - x0) // 6, (y1 - y0) // 8
+            middle = (slice(cy - h, cy + h), slice(cx - w, cx + w))  # the art window, whichever way it lies
+            changed += float(np.abs(a[middle] - b[middle]).mean()) > 4  # the same seed draws it byte for byte
+    assert changed == clear >= 2
+
+
 def test_held_out_split_uses_other_sets(catalogs: list[Catalog]) -> None:
     train = {s.printing_id.split(":")[0] for s in printing_pool(catalogs, "train")}
     held = {s.printing_id.split(":")[0] for s in printing_pool(catalogs, "heldout")}
