@@ -145,7 +145,9 @@ class Fusion:
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")
 
 
-NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*/\s*([A-Z]{0,3}\d{1,3})")
+# the slash is read as a colon now and then (``RIEN 78:145``: 27 of 2,873 collector lines read on held-out
+# seeds 1001 and 1003 and their other-art photos, session 19)
+NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*[/:]\s*([A-Z]{0,3}\d{1,3})")
 # a modern Pokémon card's number follows the language code (``SSH EN 068/202``): read without its
 # total (under another card, or cut off), it still says which printing of the name read it is. Only
 # that: in a fan the bottom strip can hold the neighbour's line, and a number alone naming a card
@@ -207,7 +209,7 @@ def parse_name(text: str) -> str:
 
 def parse_collector(text: str) -> dict[str, Any]:
     """Number, printed total, set code and FaB identifier from an OCR'd collector line."""
-    upper = text.upper().replace("O/", "0/")
+    upper = text.upper().replace("O/", "0/").replace("O:", "0:")
     found: dict[str, Any] = {}
     if m := NUMBER_TOTAL.search(upper):
         found["number"] = collector_key(m[1])

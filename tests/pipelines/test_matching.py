@@ -37,6 +37,10 @@ def test_parsing_what_ocr_reads() -> None:
     assert parse_collector("MST131 R")["identifier"] == "MST131"
     assert parse_collector("AOJi Maiko MST095 C")["identifier"] == "MST95"
     assert parse_collector("")["tokens"] == set()
+    # the slash read as a colon
+    found = parse_collector("D CP EN 006:073 (daa Shtanl")
+    assert (found["number"], found["total"]) == ("6", 73)
+    assert parse_collector("RIEN 78:145")["number"] == "78"
     # a set code's O or I read as a digit (BVO, EVO, KSI, RHI ... end in one)
     assert parse_collector("Ksenia Belova BV0027")["identifier"] == "BVO27"
     assert parse_collector("KS1045 C")["identifier"] == "KSI45"
