@@ -232,7 +232,27 @@ def parse_collector(text: str) -> dict[str, Any]:
         found["identifier"] = collector_key(f"{m[1]}{'O' if m[2] == '0' else 'I'}{m[3]}")
     tokens = set(CODE_TOKEN.findall(upper))
     found["tokens"] = tokens | {m[1] for t in tokens if (m := REGULATION_MARKED.fullmatch(t))}
+    found["words"] = set(IDENTIFIER_WORD.findall(upper))
     return found
+
+
+# a Flesh and Blood identifier read with a letter or two wrong (``NVY190`` for HVY190, ``QV0023`` for
+# BVO023, ``AUNO26`` for AUR026): one of the name read's printings whose identifier it is but for one
+# letter of the set code, its digits exact once O, I, L read for 0, 1 are taken as digits
+IDENTIFIER_WORD = re.compile(r"\b[A-Z0-9]{6}\b")
+AS_DIGIT = str.maketrans("OILQD", "01110")
+AS_LETTER = str.maketrans("0158", "OISB")
+
+
+def near_identifier(identifier: str, words: set[str]) -> bool:
+    """Whether a word read is ``identifier`` (``HVY190``: three letters, three digits) but for one letter."""
+    if not re.fullmatch(r"[A-Z]{3}\d{3}", identifier):
+        return False
+    for word in words:
+        code, digits = word[:3].translate(AS_LETTER), word[3:].translate(AS_DIGIT)
+        if digits == identifier[3:] and sum(a != b for a, b in zip(code, identifier[:3], strict=True)) <= 1:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -396,6 +416,11 @@ class CatalogMatcher:
         if face_lead is not None:
             pool.add(face_lead[0])
         indices = sorted(pool)
+        of_name = {index for index in indices if name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores}
+        # no printing of the name read has the number read: one whose identifier was read but for a letter
+        near: set[int] = set()
+        if not any(self.keys[index] in (number, identifier) for index in of_name):
+            near = {i for i in of_name if near_identifier(self.cards[i].card_id, collector["words"])}
         features = np.zeros((len(indices), len(FEATURES)), np.float32)
         for row, index in enumerate(indices):
             card = self.cards[index]
@@ -403,14 +428,13 @@ class CatalogMatcher:
             features[row, 1] = float(index == first and embedding.get(index, 0.0) > 0)
             features[row, 2] = name_scores.get(index, 0.0)
             features[row, 3] = float(name_scores.get(index, 0.0) >= 1.0)
-            of_name = name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores
-            bare = bool(of_name and collector.get("bare_number") == self.keys[index])
-            features[row, 4] = float(self.keys[index] in (number, identifier) or bare)
+            bare = bool(index in of_name and collector.get("bare_number") == self.keys[index])
+            features[row, 4] = float(self.keys[index] in (number, identifier) or bare or near == {index})
             features[row, 5] = float(collector.get("total") is not None and card.printed_total == collector["total"])
             features[row, 6] = float(bool(card.set_code) and card.set_code in collector["tokens"])
             features[row, 8] = prefix_scores.get(index, 0.0)
         if vector is not None:
-            named = [index for index in indices if name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores]
+            named = [index for index in indices if index in of_name]
             if chosen := self.art_among(vector, named):
                 features[indices.index(chosen[0]), 7] = chosen[1]
         if face_lead is not None:

@@ -17,6 +17,7 @@ from models.matching import (
     Fusion,
     ReferenceFaces,
     agreeing,
+    near_identifier,
     parse_collector,
     parse_name,
     pick_printing,
@@ -112,6 +113,32 @@ def test_fab_identifier_and_finish(matcher: CatalogMatcher) -> None:
     finishes = {f for _, f in card.printings}
     for finish in finishes:
         assert pick_printing(card, finish)[1] == finish
+
+
+def test_a_fab_identifier_read_with_a_letter_wrong_names_the_printing_of_the_name_read(
+    matcher: CatalogMatcher,
+) -> None:
+    """Session 19: ``NVY190`` for HVY190, ``QV0023`` for BVO023 (other-art photos of held-out seed 1001,
+    where the art cannot say which printing of the name it is)."""
+    assert near_identifier("HVY190", {"NVY190"}) and near_identifier("BVO023", {"QV0023"})
+    assert near_identifier("AUR026", {"AUNO26"})
+    assert not near_identifier("HVY190", {"NVY191"}) and not near_identifier("HVY190", {"NXY190"})
+    assert not near_identifier("sv4-12", {"SV4012"})  # Pokémon numbers are not guessed at
+    by_name: dict[str, list[CatalogCard]] = {}
+    for card in matcher.cards:
+        if card.game == "fab" and re.fullmatch(r"[A-Z]{3}\d{3}", card.card_id):
+            by_name.setdefault(card.name, []).append(card)
+    name, printings = max(by_name.items(), key=lambda item: len(item[1]))
+    assert len(printings) >= 3
+    for target in printings:
+        misread = "X" + target.card_id[1:]  # the set code's first letter wrong
+        match = matcher.match([], name_text=name, collector_text=f"{misread} R")
+        assert match.candidates[0].card.card_id == target.card_id
+        assert match.candidates[0].evidence["number"] == 1.0
+    # read exactly, another printing's identifier wins over a near one
+    exact, other = printings[0], printings[1]
+    line = f"{exact.card_id} X{other.card_id[1:]}"
+    assert matcher.match([], name_text=name, collector_text=line).candidates[0].card.card_id == exact.card_id
 
 
 def test_art_chooses_among_the_printings_of_the_name_read(catalogs: list[Catalog]) -> None:
