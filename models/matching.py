@@ -7,8 +7,9 @@ matches the OCR'd name (typo-tolerant, rapidfuzz), and cards whose collector num
 evidence it agrees with; a softmax over the candidates gives the confidence. A card whose art is
 not in the reference index (a real photo) is still found exactly from its name and collector
 number when both are read (``cardvault dataset scenes --other-art``: 0.994 of such cards); from the
-name alone its printing is the art's guess. Tiers: GOOD (confidence >= ``good_at`` and two independent signals agree), FAIR, POOR
-(needs review); ``benchmarks/scan.py`` measures each tier's precision on held-out scenes.
+name alone its printing is the art's guess. Tiers: GOOD (confidence >= ``good_at`` and two
+independent signals agree), FAIR, POOR (needs review); ``benchmarks/scan.py`` measures each
+tier's precision on held-out scenes.
 
 The confidence is a conditional logit over the candidates plus a "none of these" alternative
 (so one weak candidate is not 100% sure). Its weights, the null's bias and the GOOD threshold are
