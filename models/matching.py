@@ -63,9 +63,8 @@ PREFIX_NAMES = 40
 # by up to 0.48 (first 100 other-art photos of held-out seed 1001, 510 cards; p99 0.43) and stands out
 # among the catalog's faces by up to 0.19 (p99 0.17): what names a card for GOOD is above both
 ART_LEAD_SURE = 0.5
-ART_SURE = (
-    0.2  # the embedding's lead over its neighbourhood that recognises the art (EMBEDDING_SURE: vouches for a card)
-)
+# the embedding's lead over its neighbourhood that recognises the art (EMBEDDING_SURE: vouches for a card)
+ART_SURE = 0.2
 
 
 def art_recognised(embedding: float, art_among_name: float) -> bool:
@@ -238,11 +237,12 @@ def parse_collector(text: str) -> dict[str, Any]:
     return found
 
 
-# a Flesh and Blood identifier read with a letter or two wrong (``NVY190`` for HVY190, ``QV0023`` for
-# BVO023, ``AUNO26`` for AUR026): one of the name read's printings whose identifier it is but for one
-# letter of the set code, its digits exact once O, I, L read for 0, 1 are taken as digits
+# a Flesh and Blood identifier read with a letter wrong (``NVY190`` for HVY190, ``QV0023`` for BVO023,
+# ``AUNO26`` for AUR026): one of the name read's printings whose identifier it is but for one letter of
+# the set code, its digits exact once letters read for digits (O, Q, D for 0; I, L for 1) are taken as
+# those digits, and digits read in the set code (0, 1, 5, 8) as O, I, S, B
 IDENTIFIER_WORD = re.compile(r"\b[A-Z0-9]{6}\b")
-AS_DIGIT = str.maketrans("OILQD", "01110")
+AS_DIGIT = str.maketrans("OQDIL", "00011")
 AS_LETTER = str.maketrans("0158", "OISB")
 
 

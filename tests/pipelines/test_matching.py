@@ -121,7 +121,7 @@ def test_a_fab_identifier_read_with_a_letter_wrong_names_the_printing_of_the_nam
     """Session 19: ``NVY190`` for HVY190, ``QV0023`` for BVO023 (other-art photos of held-out seed 1001,
     where the art cannot say which printing of the name it is)."""
     assert near_identifier("HVY190", {"NVY190"}) and near_identifier("BVO023", {"QV0023"})
-    assert near_identifier("AUR026", {"AUNO26"})
+    assert near_identifier("AUR026", {"AUNO26"}) and near_identifier("HVY190", {"HVY19Q"})
     assert not near_identifier("HVY190", {"NVY191"}) and not near_identifier("HVY190", {"NXY190"})
     assert not near_identifier("sv4-12", {"SV4012"})  # Pokémon numbers are not guessed at
     by_name: dict[str, list[CatalogCard]] = {}
