@@ -421,7 +421,7 @@ class CatalogMatcher:
         of_name = {index for index in indices if name_scores.get(index, 0.0) >= NAME_SURE or index in prefix_scores}
         # no printing of the name read has the number read: one whose identifier was read but for a letter
         near: set[int] = set()
-        if not any(self.keys[index] in (number, identifier) for index in of_name):
+        if collector["words"] and not any(self.keys[index] in (number, identifier) for index in of_name):
             near = {i for i in of_name if near_identifier(self.cards[i].card_id, collector["words"])}
         features = np.zeros((len(indices), len(FEATURES)), np.float32)
         for row, index in enumerate(indices):

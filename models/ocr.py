@@ -98,6 +98,7 @@ class CardOCR:
 
         detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
         recognizer: Any = self.engine._load_rec_model()  # type: ignore[no-untyped-call]
+        self.text_detector = detector  # ``detect`` runs it on batches of strips
         built = detector.session.session
         providers = built.get_providers()
         detector.session.session = ort.InferenceSession(
@@ -114,7 +115,7 @@ class CardOCR:
         one batch, not one call each."""
         # rapidocr loads its models lazily and has no public batch API for detection: its detector's
         # own preprocessing, session and DB post-processing are reused here (version pinned in uv.lock)
-        detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
+        detector = self.text_detector
         prepare = detector.get_preprocess()
         if limit is not None:  # the longest side scaled to ``limit`` px instead of the configured size
             prepare = type(prepare)(limit, prepare.limit_type, prepare.mean, prepare.std)
@@ -216,8 +217,9 @@ def card_recognizer(path: str) -> tuple[bytes, list[str]]:
         )
     del model.graph.value_info[:]  # shapes inferred for the full alphabet
     model.graph.output[0].type.tensor_type.shape.dim[2].dim_value = len(columns)
-    meta["character"].value = "\n".join(characters[i] for i in kept)
-    return model.SerializeToString(), [characters[i] for i in kept]
+    alphabet = [characters[i] for i in kept]
+    meta["character"].value = "\n".join(alphabet)
+    return model.SerializeToString(), alphabet
 
 
 def stretch_contrast(strip: np.ndarray, *, spread: float = 24.0) -> np.ndarray | None:
