@@ -63,11 +63,17 @@ class ScanPipeline:
         index: str | None = None,
         wear_calibration: str | None = None,
         faces_dir: str | None = None,
+        art_vouches: bool = False,
     ) -> None:
         from models.faces import RenderedFaces
         from serve_app.services.scanner import load_matcher
 
-        matcher = load_matcher(Path(catalog_dir), Path(fusion) if fusion else None, Path(index) if index else None)
+        matcher = load_matcher(
+            Path(catalog_dir),
+            Path(fusion) if fusion else None,
+            Path(index) if index else None,
+            art_vouches=art_vouches,
+        )
         calibration = WearCalibration.load(Path(wear_calibration) if wear_calibration else None)
         faces = RenderedFaces(matcher.catalogs, Path(faces_dir) if faces_dir else None)
         self.engine = ScanEngine(

@@ -80,9 +80,11 @@ def art_recognised(embedding: float, art_among_name: float) -> bool:
     return embedding >= ART_SURE or (art_among_name >= ART_LEAD_SURE and embedding > 0)
 
 
-def agreeing(evidence: np.ndarray) -> bool:
-    """Two independent signals name this card: the art and the text, or the name and the number."""
-    art = art_recognised(
+def agreeing(evidence: np.ndarray, *, art_vouches: bool = True) -> bool:
+    """Two independent signals name this card: the art and the text, or the name and the number.
+    ``art_vouches`` False: only the name and the number (the reference index does not hold the art of
+    the cards photographed: ``Settings.art_vouches``)."""
+    art = art_vouches and art_recognised(
         float(evidence[FEATURES.index("embedding")]), float(evidence[FEATURES.index("art_among_name")])
     )
     name = evidence[FEATURES.index("name")] >= NAME_SURE
@@ -124,12 +126,13 @@ class Fusion:
         out: np.ndarray = (probs / probs.sum())[:-1]
         return out
 
-    def tier(self, confidence: float, evidence: np.ndarray) -> str:
+    def tier(self, confidence: float, evidence: np.ndarray, *, art_vouches: bool = True) -> str:
         """GOOD needs the confidence and two independent signals that agree (the art and the text, or
-        the name and the collector number); FAIR the confidence alone; POOR needs review."""
+        the name and the collector number; without ``art_vouches`` only the latter); FAIR the confidence
+        alone; POOR needs review."""
         return (
             "GOOD"
-            if confidence >= self.good_at and agreeing(evidence)
+            if confidence >= self.good_at and agreeing(evidence, art_vouches=art_vouches)
             else "FAIR"
             if confidence >= self.fair_at
             else "POOR"
@@ -272,9 +275,17 @@ class ReferenceFaces:
 
 class CatalogMatcher:
     def __init__(
-        self, catalogs: Sequence[Catalog], fusion: Fusion | None = None, references: ReferenceFaces | None = None
+        self,
+        catalogs: Sequence[Catalog],
+        fusion: Fusion | None = None,
+        references: ReferenceFaces | None = None,
+        *,
+        art_vouches: bool = True,
     ) -> None:
         self.fusion = fusion or Fusion()
+        # whether the art recognised against ``references`` counts towards GOOD (``agreeing``): not where
+        # the photos' art is not the index's (``Settings.art_vouches``)
+        self.art_vouches = art_vouches
         self.catalogs = list(catalogs)
         self.cards: list[CatalogCard] = []
         self.keys: list[str] = []  # each card's collector key (012 -> 12, MST095 -> MST95)
@@ -466,7 +477,8 @@ class CatalogMatcher:
             )
             for i in order
         ]
-        return Match(candidates, self.fusion.tier(candidates[0].confidence, features[order[0]]))
+        tier = self.fusion.tier(candidates[0].confidence, features[order[0]], art_vouches=self.art_vouches)
+        return Match(candidates, tier)
 
 
 def face_leader(faces: dict[str, float] | None, by_id: dict[str, int]) -> tuple[int, float] | None:

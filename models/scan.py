@@ -437,10 +437,13 @@ class ScanEngine:
         # in view, held-out top-1 fell 0.966 -> 0.963 (seed 1001) and 0.975 -> 0.973 (1002), FAIR's
         # precision 0.968 -> 0.948 and 0.979 -> 0.953 (session 11)
         sizes = relative_sizes(quads, [d.score >= self.sure_score for d in detections])
+        # the face check compares the photo with the index's art: not where that is not the photographed
+        # cards' art (``CatalogMatcher.art_vouches``)
         unsure_cards = [
             i
             for i in range(n)
-            if i not in backs
+            if self.matcher.art_vouches
+            and i not in backs
             and matches[i].tier != "GOOD"
             and matches[i].candidates
             and self.is_card(detections[i], matches[i], size=sizes[i])
@@ -460,7 +463,7 @@ class ScanEngine:
             identity, match = identities[i], matches[i]
             if i in backs or not self.is_card(detection, match, size=sizes[i]):
                 continue
-            if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match):
+            if match.tier == "GOOD" and covered[i] > COVERED and not (self.matcher.art_vouches and art_names_it(match)):
                 match = Match(match.candidates, "FAIR")
             if detection.score < self.sure_score and not read_on_it(match):
                 # only its art kept it: the card needs a look (``benchmarks/no_cards.py``: wrappers and

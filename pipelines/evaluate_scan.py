@@ -116,6 +116,8 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "named": ids[0] if ids else None,
             "visible": t["visible"],
             "ocr": card.get("ocr"),
+            "confidence": card["candidates"][0]["confidence"] if card["candidates"] else None,
+            "evidence": card["candidates"][0]["evidence"] if card["candidates"] else None,
             "overall": card["grade"]["overall"],
             "overall_truth": t["grades"]["overall"],
             "condition": card["grade"]["condition"],

@@ -114,6 +114,7 @@ def build_scan_pipeline(args: AppArgs, env: dict[str, str]) -> Application:
         index=str(paths.index),
         wear_calibration=str(paths.wear_calibration),
         faces_dir=str(settings.data_dir / "faces"),
+        art_vouches=settings.art_vouches,
     )
     return composed
 

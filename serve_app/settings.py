@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     scan_sweep_s: float = Field(default=5.0, gt=0)
     models_dir: Path | None = None  # default: the models/ folder shipped with the code
     models_device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|tensorrt)$")
+    # whether a card's art recognised against the reference index counts towards the GOOD tier
+    # (``models.matching.agreeing``). The shipped index holds the renderer's faces, never a real card's
+    # art: on photos of real cards only the name and the collector number read vouch for GOOD. True
+    # for an index of photographed cards, or to scan photos drawn by the renderer (``cardvault evaluate``)
+    art_vouches: bool = False
 
     def resolved_catalog_dir(self) -> Path:
         if self.catalog_dir is not None:

@@ -42,6 +42,7 @@ def create_app(
                     device=settings.models_device,
                     models_dir=settings.models_dir,
                     faces_dir=settings.data_dir / "faces",
+                    art_vouches=settings.art_vouches,
                 )
             )
         app.state.cardvault = app_state

@@ -304,6 +304,14 @@ def evaluate(
         Path | None,
         typer.Option(help="with --pipeline: write one JSON line per labelled card (found or missed) here"),
     ] = None,
+    art_vouches: Annotated[
+        bool | None,
+        typer.Option(
+            "--art-vouches/--no-art-vouches",
+            help="with --pipeline: whether art recognised counts towards GOOD and the face check runs; "
+            "default: the settings' (CARDVAULT_ART_VOUCHES, off: the index's art is not a real card's)",
+        ),
+    ] = None,
 ) -> None:
     """Measure the models on held-out synthetic scenes and print a table."""
     from models.corners import CornerRefiner
@@ -316,7 +324,7 @@ def evaluate(
         result = evaluate_detector(detector, scenes, imgsz=imgsz, limit=limit, refine=second)
     if pipeline:
         with console.status("running the whole scan on every photo"):
-            result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit, rows).items()}
+            result |= {f"scan.{k}": v for k, v in _evaluate_pipeline(scenes, limit, rows, art_vouches).items()}
     targets = {
         "precision@0.5": ">= 0.99",
         "recall@0.5": ">= 0.99",
@@ -333,9 +341,12 @@ def evaluate(
         console.print(f"{key:<32} {shown:>10}  {targets.get(key, '')}")
 
 
-def _evaluate_pipeline(scenes: Path, limit: int | None, rows_out: Path | None = None) -> dict[str, float]:
+def _evaluate_pipeline(
+    scenes: Path, limit: int | None, rows_out: Path | None = None, art_vouches: bool | None = None
+) -> dict[str, float]:
     """The in-process scan engine (shipped models) over a scene set, scored against its labels;
-    ``rows_out``: every labelled card's row (found: what was read; missed: ``found`` false)."""
+    ``rows_out``: every labelled card's row (found: what was read; missed: ``found`` false);
+    ``art_vouches``: ``load_matcher``'s."""
     import asyncio
     import json
     import statistics
@@ -344,7 +355,8 @@ def _evaluate_pipeline(scenes: Path, limit: int | None, rows_out: Path | None = 
     from pipelines.evaluate_scan import MIN_VISIBLE, card_of, score_photo, summarise
     from serve_app.services.scanner import load_matcher
 
-    engine = ScanEngine(LocalRunners(device="cpu"), load_matcher(get_settings().resolved_catalog_dir()))
+    matcher = load_matcher(get_settings().resolved_catalog_dir(), art_vouches=art_vouches)
+    engine = ScanEngine(LocalRunners(device="cpu"), matcher)
     entries = [json.loads(line) for line in (scenes / "manifest.jsonl").read_text().splitlines()][:limit]
     rows: list[dict[str, Any]] = []
     false_positives = missed = 0

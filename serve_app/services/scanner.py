@@ -17,16 +17,22 @@ from models.scan import ScanEngine, ScanPayload, scan_bytes
 Engine = TypeVar("Engine", bound=ScanEngine)
 
 
-def load_matcher(catalog_dir: Path, fusion: Path | None = None, index: Path | None = None) -> Any:
+def load_matcher(
+    catalog_dir: Path, fusion: Path | None = None, index: Path | None = None, *, art_vouches: bool | None = None
+) -> Any:
     """The catalog matcher with the fitted fusion weights at ``fusion`` and the reference faces at
-    ``index`` (the shipped ones by default)."""
+    ``index`` (the shipped ones by default); ``art_vouches``: whether recognised art counts towards
+    GOOD (default: the settings', ``Settings.art_vouches``)."""
     from models.matching import CatalogMatcher, Fusion, ReferenceFaces
     from models.scan import ModelPaths
     from pipelines.catalog_sources import load_catalogs
+    from serve_app.settings import get_settings
 
     index = index or ModelPaths().index
     references = ReferenceFaces.load(index) if index.exists() else None
-    return CatalogMatcher(load_catalogs(catalog_dir), Fusion.load(fusion or ModelPaths().fusion), references)
+    vouches = get_settings().art_vouches if art_vouches is None else art_vouches
+    fitted = Fusion.load(fusion or ModelPaths().fusion)
+    return CatalogMatcher(load_catalogs(catalog_dir), fitted, references, art_vouches=vouches)
 
 
 def shipped_engine(kind: type[Engine], catalog_dir: Path | None = None, runners: Any = None) -> Engine:
@@ -48,8 +54,10 @@ class LocalScanner:
         device: str = "auto",
         models_dir: Path | None = None,
         faces_dir: Path | None = None,
+        art_vouches: bool = False,
     ) -> None:
         self.catalog_dir = catalog_dir
+        self.art_vouches = art_vouches  # load_matcher
         self.faces_dir = faces_dir  # where the face check keeps the faces it draws (models.faces)
         self.device = device
         self.models_dir = models_dir
@@ -68,7 +76,7 @@ class LocalScanner:
         from models.scan import LocalRunners, ModelPaths
 
         paths = ModelPaths.under(self.models_dir)
-        matcher = load_matcher(self.catalog_dir, paths.fusion, paths.index)
+        matcher = load_matcher(self.catalog_dir, paths.fusion, paths.index, art_vouches=self.art_vouches)
         return ScanEngine(
             LocalRunners(paths, device=self.device),
             matcher,

@@ -191,3 +191,31 @@ def test_the_art_among_a_names_printings_counts_as_art_for_good() -> None:
     # what art the index does not hold reaches (other-art photos of held-out seed 1001) names no card
     assert not agreeing(evidence(name=1.0, art_among_name=0.48, embedding=0.19))
     assert EMBEDDING_SURE < ART_SURE  # vouching for a detection takes less than naming the card
+
+
+def test_where_the_index_does_not_hold_the_photographed_art_only_the_text_vouches_for_good(
+    catalogs: list[Catalog],
+) -> None:
+    """The shipped index holds the renderer's faces, never a real card's art: art recognised there is
+    a coincidence, and GOOD takes the name and the collector number (``Settings.art_vouches``)."""
+    row = np.zeros(len(FEATURES), np.float32)
+    row[FEATURES.index("embedding")] = ART_SURE + 0.1
+    row[FEATURES.index("name")] = 1.0
+    assert agreeing(row) and not agreeing(row, art_vouches=False)
+    row[FEATURES.index("number")] = 1.0
+    assert agreeing(row, art_vouches=False)
+
+    plain = CatalogMatcher(catalogs)
+    card = next(c for c in plain.cards if len(plain.by_name[normalize_name(c.name)]) == 1)
+    vectors = np.eye(len(plain.cards), 64, dtype=np.float32)  # every face its own direction
+    vectors[:, -1] = 0.5  # so that every face is somewhat like every other
+    faces = ReferenceFaces([c.card_id for c in plain.cards], vectors / np.linalg.norm(vectors, axis=1)[:, None])
+    seen = faces.vectors[plain.by_id[card.card_id]]
+    neighbours = [(plain.cards[i].card_id, float(faces.vectors[i] @ seen)) for i in range(len(plain.cards))]
+    neighbours = sorted(neighbours, key=lambda n: -n[1])[:10]
+    line = f"{card.number}/{card.printed_total}" if card.printed_total else card.number
+    for vouches, collector, tier in ((True, "", "GOOD"), (False, "", "FAIR"), (False, line, "GOOD")):
+        matcher = CatalogMatcher(catalogs, Fusion(), faces, art_vouches=vouches)
+        match = matcher.match(neighbours, card.name, collector, vector=seen)
+        assert match.candidates[0].card.card_id == card.card_id
+        assert match.tier == tier, (vouches, collector, match.candidates[0].evidence)

@@ -352,6 +352,27 @@ def test_cards_not_good_get_the_face_check(engine: ScanEngine, catalogs: list[Ca
     assert len(likest) >= 2 and sum(likest) >= 0.75 * len(likest), likest
 
 
+def test_where_the_index_does_not_hold_the_photographed_art_no_face_is_compared(
+    engine: ScanEngine, catalogs: list[Catalog]
+) -> None:
+    """The face check compares the photo with the index's art: on photos of real cards (the shipped
+    index holds the renderer's faces; ``Settings.art_vouches`` off) it would compare unlike with unlike,
+    and it is not run; a card is GOOD only by its name and collector number read."""
+    from models.scan import decode_photo
+
+    scene = compose(
+        _wanted_specs(catalogs), np.random.default_rng(5), layout="fan", styles=HELD_OUT_STYLES, negatives=0
+    )
+    photo = decode_photo(_jpeg(scene.image))
+    textual = ScanEngine(engine.runners, CatalogMatcher(catalogs, art_vouches=False), faces=engine.faces)
+    output = asyncio.run(textual.scan(photo))
+    assert output.cards and all(c.faces is None for c in output.cards)
+    assert "faces" not in output.timings_ms
+    good = [c for c in output.cards if c.tier == "GOOD"]
+    assert all(c.candidates[0]["evidence"]["number"] > 0 and c.candidates[0]["evidence"]["name"] > 0 for c in good)
+    assert any(c.faces is not None for c in asyncio.run(engine.scan(photo)).cards)  # the same photo, art vouching
+
+
 @pytest.fixture(scope="module")
 def whole_catalog_engine() -> ScanEngine:
     """The engine as the product runs it: both whole catalogs, the fitted fusion and the reference
