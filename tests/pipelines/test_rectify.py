@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -72,3 +73,28 @@ def test_stacking_tells_which_card_lies_on_top(catalogs: list[Catalog]) -> None:
     masked = np.asarray(mask_covered(Image.fromarray(b_on_top[40:920, 40:670]), seen))
     assert (masked[400:, 400:] == masked[500, 500]).all()  # under the other card: one flat colour
     assert (masked[:100, :100] == b_on_top[40:140, 40:140]).all()  # what shows is untouched
+
+
+def test_a_card_photographed_close_is_averaged_down_not_sampled() -> None:
+    """A card four times larger in the photo than the rectified size (a phone photo of one card) is
+    averaged down: its finest print (here 1 px stripes) becomes its mean, where sampling one pixel in
+    four would keep stripes (aliasing); the card's geometry is the same as rectifying it small."""
+    from models.rectify import SHRINK_ABOVE, shrunk_to
+
+    w, h = 630 * 4, 880 * 4
+    photo = np.full((h + 200, w + 200, 3), 40, np.uint8)  # 100 px around, 4 x 25
+    card = np.zeros((h, w), np.uint8)
+    card[:, ::2] = 255  # 1 px stripes
+    card[h // 2 :, :] = np.where((np.arange(w) // 90) % 2, 200, 60)[None, :]  # coarse bars in the lower half
+    photo[100 : 100 + h, 100 : 100 + w] = card[..., None]
+    quad = np.array([[100, 100], [100 + w, 100], [100 + w, 100 + h], [100, 100 + h]], float) - 0.5
+    flat = np.asarray(rectify_card(photo, quad).convert("L"), float)
+    fine = flat[40 : 880 // 2 - 40, 40:-40]
+    assert abs(fine.mean() - 127.5) < 3 and fine.std() < 3, (fine.mean(), fine.std())
+    # the same photo shrunk four times by averaging, then rectified from there: the same crop
+    small = cv2.resize(photo, (photo.shape[1] // 4, photo.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    direct = np.asarray(rectify_card(small, (quad + 0.5) / 4 - 0.5).convert("L"), float)
+    assert np.abs(flat - direct)[8:-8, 8:-8].max() < 12 and np.abs(flat - direct).mean() < 1
+    # a card about the rectified size is warped as it is
+    same, _ = shrunk_to(small, (quad + 0.5) / 4 - 0.5, (630, 880))
+    assert same is small and SHRINK_ABOVE > 1
