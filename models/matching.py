@@ -25,6 +25,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,7 @@ LANGUAGE_NUMBER = re.compile(r"\bEN\s?(\d{1,3})\b")
 CODE_NUMBER = re.compile(r"\b(?!EN\b)([A-Z]{2,4})\s?(\d{2,3})\b")
 # set codes, promos' included (``PR-SW``); the regulation mark printed just before the set code is
 # often read as one word with it (``DSSH`` for D SSH, ``FPR-SW``): each such word also counts without it
+DIGIT_GROUP = re.compile(r"\d{1,3}")
 CODE_TOKEN = re.compile(r"[A-Z][A-Z0-9]{1,4}(?:-[A-Z]{1,4})?")
 REGULATION_MARKED = re.compile(r"[A-I]([A-Z]{2,4}(?:-[A-Z]{1,4})?)")
 # a FaB identifier whose set code ends in O or I read as a digit (``BV0027`` for BVO027, ``KS1045``)
@@ -228,8 +230,13 @@ def parse_collector(text: str) -> dict[str, Any]:
         total = re.sub(r"\D", "", m[2])
         if total and not re.match(r"[A-Z]", m[2]):
             found["total"] = int(total)
-    elif m := LANGUAGE_NUMBER.search(upper):
-        found["bare_number"] = collector_key(m[1])
+    else:
+        if m := LANGUAGE_NUMBER.search(upper):
+            found["bare_number"] = collector_key(m[1])
+        # the slash not read (``105 145``, ``42'145``, ``9.122``, ``003189``): each two groups of digits
+        # that follow one another, a number and a total to look for among the printings of the name read
+        groups = DIGIT_GROUP.findall(upper.replace("O", "0"))
+        found["pairs"] = {(collector_key(a), int(b)) for a, b in pairwise(groups)}
     if m := CODE_NUMBER.search(upper):
         found["identifier"] = collector_key(f"{m[1]}{m[2]}")  # MST095 is looked up as MST95
     elif m := CONFUSED_CODE.search(upper):
@@ -434,6 +441,11 @@ class CatalogMatcher:
         near: set[int] = set()
         if collector["words"] and not any(self.keys[index] in (number, identifier) for index in of_name):
             near = {i for i in of_name if near_identifier(self.cards[i].card_id, collector["words"])}
+        # no number read where a slash should be: the one printing of the name read whose number and total
+        # are two groups of digits read one after the other (seed 1001's readings: 12 of 12 right)
+        paired: set[int] = set()
+        if collector.get("pairs") and not any(self.keys[index] == collector.get("bare_number") for index in of_name):
+            paired = {i for i in of_name if (self.keys[i], self.cards[i].printed_total) in collector["pairs"]}
         features = np.zeros((len(indices), len(FEATURES)), np.float32)
         for row, index in enumerate(indices):
             card = self.cards[index]
@@ -442,8 +454,10 @@ class CatalogMatcher:
             features[row, 2] = name_scores.get(index, 0.0)
             features[row, 3] = float(name_scores.get(index, 0.0) >= 1.0)
             bare = bool(index in of_name and collector.get("bare_number") == self.keys[index])
-            features[row, 4] = float(self.keys[index] in (number, identifier) or bare or near == {index})
-            features[row, 5] = float(collector.get("total") is not None and card.printed_total == collector["total"])
+            by_pair = paired == {index}
+            features[row, 4] = float(self.keys[index] in (number, identifier) or bare or near == {index} or by_pair)
+            total = collector.get("total")
+            features[row, 5] = float((total is not None and card.printed_total == total) or by_pair)
             features[row, 6] = float(bool(card.set_code) and card.set_code in collector["tokens"])
             features[row, 8] = prefix_scores.get(index, 0.0)
         if vector is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -611,13 +612,28 @@ def dataset_scenes(
     other_art: Annotated[
         bool, typer.Option(help="print every card with other art than its reference face (as a real card's)")
     ] = False,
+    size: Annotated[
+        str, typer.Option(help="photo size WIDTHxHEIGHT (4032x3024: a 12 MP phone photo; cards scale with it)")
+    ] = "1280x960",
+    max_cards: Annotated[int, typer.Option(min=1, max=16, help="at most this many cards in a photo")] = 16,
 ) -> None:
     """Render synthetic photos of cards with exact corner, identity and condition labels."""
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
 
+    if not re.fullmatch(r"\d{2,5}x\d{2,5}", size):
+        raise typer.BadParameter("WIDTHxHEIGHT in pixels, e.g. 4032x3024", param_hint="--size")
+    width, height = (int(v) for v in size.split("x"))
     source = catalog_dir or get_settings().resolved_catalog_dir()
     catalogs = load_catalogs(source)
-    config = SceneDatasetConfig(out=out, images=images, seed=seed, split=split.value, other_art=other_art)
+    config = SceneDatasetConfig(
+        out=out,
+        images=images,
+        seed=seed,
+        split=split.value,
+        other_art=other_art,
+        size=(width, height),
+        max_cards=max_cards,
+    )
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)
         counts = build_scene_dataset(config, catalogs, progress=lambda n: progress.advance(task, n))

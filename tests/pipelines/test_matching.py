@@ -52,6 +52,27 @@ def test_parsing_what_ocr_reads() -> None:
     assert "bare_number" not in parse_collector("Illus. Ken Sugimori 10+") | parse_collector("HP70")
     # the regulation mark read as one word with the set code, a promo's set code
     assert {"SSH", "PR-SW"} <= parse_collector("DSSH EN 068")["tokens"] | parse_collector("FPR-SW EN SWSH1")["tokens"]
+    # the slash not read: two groups of digits one after the other
+    assert ("105", 145) in parse_collector("GRIEN 105 145 fus. sh")["pairs"]
+    assert ("3", 189) in parse_collector("D DAA tN 003189")["pairs"] and "number" not in parse_collector("003189")
+    assert ("42", 145) in parse_collector("GESEN 42'145 *")["pairs"]
+
+
+def test_a_number_and_total_read_without_their_slash_name_the_printing_of_the_name_read(
+    matcher: CatalogMatcher,
+) -> None:
+    """Held-out seed 1001 read ``GRIEN 105 145`` under a Castform and ``146.202`` under a Minccino: the
+    number and the total of one printing of the name read, one after the other, name that printing."""
+    card = next(
+        c
+        for c in matcher.cards
+        if c.printed_total and c.number.isdigit() and len(matcher.by_name[normalize_name(c.name)]) >= 2
+    )
+    evidence = matcher.match([], card.name, f"GRIEN {card.number} {card.printed_total} fus. sh").candidates[0]
+    assert evidence.card.card_id == card.card_id and evidence.evidence["number"] == 1.0
+    # digits that are no printing of the name's number and total name none of them
+    wrong = matcher.match([], card.name, f"GRIEN {card.number} {card.printed_total + 1}").candidates
+    assert all(c.evidence["number"] == 0.0 for c in wrong)
 
 
 def test_a_name_and_its_number_without_the_total_tell_its_printing(matcher: CatalogMatcher) -> None:
