@@ -27,6 +27,11 @@ DETECT_SIDE = 320  # the text detector sees each strip scaled to this many px al
 # a line found only at twice the size is read when its recognition is at least this sure: there the
 # detector also finds specks and frame edges, read as `1`, `F`, `IWONO`
 LARGER_LOOK_SURE = 0.7
+SHORT_LINE = 0.55  # a bottom strip's line this share of its width or wider is attack or weakness text
+
+
+def _width(box: np.ndarray) -> float:
+    return float(box[:, 0].max() - box[:, 0].min())
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class CardOCR:
         from rapidocr import RapidOCR
 
         # how many looks a strip without a line gets: 1, the detector's at its size; 2, then in grey with
-        # its contrast stretched; 3, then (top strips) at twice the size. ``benchmarks/ocr_looks.py``
+        # its contrast stretched; 3, then at twice the size (a top strip without a line; a bottom strip
+        # without a collector line, of a card whose name was found). ``benchmarks/ocr_looks.py``
         self.looks = looks
 
         cuda = device in ("auto", "cuda") and _has_cuda()
@@ -150,8 +156,17 @@ class CardOCR:
                 found[i] = boxes
             crops = [stretched.get(i, crop) for i, crop in enumerate(crops)]
         # a name line still not found may be too small at the detector's size: the name of a card ~150 px
-        # wide in the photo is ~6 px high. Top strips only, at twice the size
+        # wide in the photo is ~6 px high. Top strips, at twice the size
         small = {i for i in faint if i % 2 == 0 and not len(found[i])} if self.looks >= 3 else set()
+        # a collector line not found on a card whose name was: its print is half the name's height, and
+        # dark print on a foil's colours is missed at the detector's size (a reverse holo photographed
+        # close: ``cardvault dataset scenes --size 4032x3024``). Bottom strips of such cards, at twice the size
+        if self.looks >= 3:
+            small |= {
+                i + 1
+                for i in range(0, len(crops) - 1, 2)
+                if len(found[i]) and not any(_width(box) < SHORT_LINE * crops[i + 1].shape[1] for box in found[i + 1])
+            }
         if small:
             looked = sorted(small)
             for i, boxes in zip(looked, self.detect([crops[i] for i in looked], limit=2 * DETECT_SIDE), strict=True):
@@ -169,7 +184,7 @@ class CardOCR:
                 named = [line for line in lines if line[2] < RIGHT_END * crop.shape[1]] or lines
                 lines = sorted(named, key=lambda line: -line[1])[:TOP_LINES]
             else:  # bottom strip: the collector line is short; a full-width row is the attack/weakness text
-                short = [line for line in lines if line[3] < 0.55 * crop.shape[1]]
+                short = [line for line in lines if line[3] < SHORT_LINE * crop.shape[1]]
                 lines = sorted(short, key=lambda line: -line[1])[:MAX_BOTTOM_LINES]
             for box, area, left, _ in lines:
                 selected.append((index, self.engine.crop_text_regions(crop, box[None])[0], area, left))
