@@ -165,7 +165,7 @@ NUMBER_TOTAL = re.compile(r"([A-Z]{0,3}\d{1,3}[A-Z]?)\s*[/:]\s*([A-Z]{0,3}\d{1,3
 # total (under another card, or cut off), it still says which printing of the name read it is. Only
 # that: in a fan the bottom strip can hold the neighbour's line, and a number alone naming a card
 # over the name read put the neighbour's name on a card (session 15, held-out seed 1001)
-LANGUAGE_NUMBER = re.compile(r"\bEN\s?(\d{1,3})\b")
+LANGUAGE_NUMBER = re.compile(r"\bEN\s?(\d{1,3}[A-Z]?)\b")  # a letter after some numbers: GRI EN 92a
 CODE_NUMBER = re.compile(r"\b(?!EN\b)([A-Z]{2,4})\s?(\d{2,3})\b")
 # set codes, promos' included (``PR-SW``); the regulation mark printed just before the set code is
 # often read as one word with it (``DSSH`` for D SSH, ``FPR-SW``): each such word also counts without it

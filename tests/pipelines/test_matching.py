@@ -50,6 +50,7 @@ def test_parsing_what_ocr_reads() -> None:
     found = parse_collector("DSSH EN 068 Wus. Yukiks Haba")
     assert found["bare_number"] == "68" and "number" not in found and "identifier" not in found
     assert "bare_number" not in parse_collector("Illus. Ken Sugimori 10+") | parse_collector("HP70")
+    assert parse_collector("Illus. Sban Graphics GRI EN 92a ★")["bare_number"] == "92A"  # sm2-92a, no total printed
     # the regulation mark read as one word with the set code, a promo's set code
     assert {"SSH", "PR-SW"} <= parse_collector("DSSH EN 068")["tokens"] | parse_collector("FPR-SW EN SWSH1")["tokens"]
     # the slash not read: two groups of digits one after the other
