@@ -68,12 +68,12 @@ def texts_of(lines: list[list[TextLine]]) -> list[CardText]:
 
 
 class CardOCR:
-    def __init__(self, *, device: str = "auto", threads: int = 0, batch: int | None = None, looks: int = 3) -> None:
+    def __init__(self, *, device: str = "auto", threads: int = 0, batch: int | None = None, looks: int = 4) -> None:
         from rapidocr import RapidOCR
 
         # how many looks a strip without a line gets: 1, the detector's at its size; 2, then in grey with
-        # its contrast stretched; 3, then at twice the size (a top strip without a line; a bottom strip
-        # without a collector line, of a card whose name was found). ``benchmarks/ocr_looks.py``
+        # its contrast stretched; 3, then (top strips) at twice the size; 4, also a bottom strip without a
+        # collector line, of a card whose name was found, at twice the size. ``benchmarks/ocr_looks.py``
         self.looks = looks
 
         cuda = device in ("auto", "cuda") and _has_cuda()
@@ -161,7 +161,7 @@ class CardOCR:
         # a collector line not found on a card whose name was: its print is half the name's height, and
         # dark print on a foil's colours is missed at the detector's size (a reverse holo photographed
         # close: ``cardvault dataset scenes --size 4032x3024``). Bottom strips of such cards, at twice the size
-        if self.looks >= 3:
+        if self.looks >= 4:
             small |= {
                 i + 1
                 for i in range(0, len(crops) - 1, 2)

@@ -126,7 +126,7 @@ def test_a_name_too_small_for_the_detector_is_looked_for_at_twice_the_size(ocr: 
     try:
         assert not any(ocr.read_strips(strips_read))
     finally:
-        ocr.looks = 3
+        ocr.looks = 4
 
 
 def test_a_collector_line_missed_at_the_detectors_size_is_looked_for_at_twice_it_under_a_name_found(
@@ -151,10 +151,10 @@ def test_a_collector_line_missed_at_the_detectors_size_is_looked_for_at_twice_it
         assert parse_name(top[0][0]) == name
         found = parse_collector(" ".join(line[0] for line in sorted(bottom, key=lambda line: line[3])))
         assert (found.get("number"), found.get("total")) == (number, total), bottom
-    ocr.looks = 2  # without the look at twice the size: no collector line
+    ocr.looks = 3  # without the bottom strips' look at twice the size: no collector line
     try:
         assert not any(
             parse_collector(" ".join(t for t, *_ in lines)).get("number") for lines in ocr.read_strips(pairs)[1::2]
         )
     finally:
-        ocr.looks = 3
+        ocr.looks = 4
