@@ -463,7 +463,7 @@ class ScanEngine:
             identity, match = identities[i], matches[i]
             if i in backs or not self.is_card(detection, match, size=sizes[i]):
                 continue
-            if match.tier == "GOOD" and covered[i] > COVERED and not (self.matcher.art_vouches and art_names_it(match)):
+            if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match, self.matcher.art_vouches):
                 match = Match(match.candidates, "FAIR")
             if detection.score < self.sure_score and not read_on_it(match):
                 # only its art kept it: the card needs a look (``benchmarks/no_cards.py``: wrappers and
@@ -571,11 +571,11 @@ def read_on_it(match: Match) -> bool:
     return evidence["name"] >= NAME_FLOOR or evidence["number"] > 0
 
 
-def art_names_it(match: Match) -> bool:
+def art_names_it(match: Match, art_vouches: bool = True) -> bool:
     """Whether the embedding, not only the text, names the match's first candidate: among the whole
     catalog, or among the printings of the name read while among the catalog's nearest faces
-    (``models.matching.art_recognised``)."""
-    if not match.candidates:
+    (``models.matching.art_recognised``); never without ``art_vouches`` (``CatalogMatcher.art_vouches``)."""
+    if not match.candidates or not art_vouches:
         return False
     evidence = match.candidates[0].evidence
     return art_recognised(evidence.get("embedding", 0.0), evidence.get("art_among_name", 0.0))
