@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
@@ -90,3 +91,75 @@ class CardDetector:
             box = (boxes[i] - np.array([pad[0], pad[1], pad[0], pad[1]])) / scale
             detections.append(Detection(tuple(float(v) for v in box), float(preds[i, 4]), corners, kpts[:, 2]))  # type: ignore[arg-type]
         return detections
+
+
+# Close-ups. The detector was trained on photos whose cards are at most ~85% of the photo's height;
+# a card photographed close (as a collector shows one card) fills the photo or runs off its edges,
+# and the detector then finds it poorly or not at all. Seen again zoomed out, such a card is the
+# size the detector knows.
+CLOSE_UP = 0.7  # a detection spanning more than this share of the photo's width or height is a close-up
+CLOSE_UP_SCORE = 0.25  # ... when the detector is at least this sure of it (its own floor)
+ZOOM_OUT = 2  # the photo seen again at 1/ZOOM_OUT of the detector's input, centred on grey
+CANVAS_GREY = 114  # the letterbox colour the detector was trained with
+
+
+def close_up(detections: list[Detection], size: tuple[int, int]) -> bool:
+    """Whether one of ``detections`` (in a photo of ``size``) fills most of the photo."""
+    w, h = size
+    return any(
+        d.score >= CLOSE_UP_SCORE and ((d.box[2] - d.box[0]) > CLOSE_UP * w or (d.box[3] - d.box[1]) > CLOSE_UP * h)
+        for d in detections
+    )
+
+
+def zoomed_out(image: np.ndarray, side: int) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """``image`` (RGB) shrunk so its long side is ``side``, centred on a grey square ``side *
+    ZOOM_OUT`` wide: what a detector with a ``side`` px input sees at 1/ZOOM_OUT of its usual size.
+    Returns the canvas, the scale and the offset that map the photo's pixels into it."""
+    h, w = image.shape[:2]
+    scale = side / max(w, h)
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    canvas_side = side * ZOOM_OUT
+    canvas = np.full((canvas_side, canvas_side, 3), CANVAS_GREY, np.uint8)
+    x0, y0 = (canvas_side - small.shape[1]) // 2, (canvas_side - small.shape[0]) // 2
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    return canvas, scale, (float(x0), float(y0))
+
+
+def moved_back(detection: Detection, scale: float, offset: tuple[float, float]) -> Detection:
+    """A detection on a :func:`zoomed_out` canvas in the photo's own pixels."""
+    ox, oy = offset
+    box = detection.box
+    return Detection(
+        ((box[0] - ox) / scale, (box[1] - oy) / scale, (box[2] - ox) / scale, (box[3] - oy) / scale),
+        detection.score,
+        (detection.corners - np.array([ox, oy])) / scale,
+        detection.corner_visibility,
+    )
+
+
+def with_close_ups(near: list[Detection], far: list[Detection], size: tuple[int, int]) -> list[Detection]:
+    """The detections of a photo seen as it is (``near``) and zoomed out (``far``, moved back): a
+    close-up seen zoomed out stands for what was found where it lies (one card filling the photo is
+    often found as several ragged, unsure ones) when it is surer than each of those; everything else
+    is as seen near."""
+    kept = list(near)
+    taken: list[Detection] = []
+    for d in sorted((d for d in far if close_up([d], size)), key=lambda d: -d.score):
+        box = np.array([d.box])
+        under = [n for n in kept if _overlap(np.array(n.box), box)[0] > 0.5]
+        if all(n.score < d.score for n in under):
+            taken.append(d)
+            kept = [n for n in kept if not any(n is u for u in under)]
+    return taken + kept
+
+
+def _overlap(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The share of ``box``'s area inside each of ``boxes``."""
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    result: np.ndarray = inter / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    return result

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, looked_twice
-from models.detector import CardDetector, Detection, _iou
+from models.detector import CardDetector, Detection, _iou, close_up, moved_back, with_close_ups, zoomed_out
 from models.faces import FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
@@ -251,8 +251,10 @@ class ScanEngine:
         refine: bool = True,
         calibration: WearCalibration | None = None,
         faces: FaceSource | None = None,
+        detector_side: int = ModelPaths.detector_imgsz,
     ) -> None:
         self.runners = runners
+        self.detector_side = detector_side  # the detector's input (px): a close-up is seen again at half of it
         # how the wear the photo shows becomes the card's (default: the shipped calibration, if any)
         self.calibration = calibration or WearCalibration.load(ModelPaths().wear_calibration)
         self.matcher = matcher
@@ -342,6 +344,18 @@ class ScanEngine:
             batch, result = await asyncio.to_thread(advance, found)
         return result
 
+    async def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """The cards the detector finds in the photo. Where one fills most of the photo, or it is
+        sure of none, the photo is seen again zoomed out; a card filling the photo found there stands
+        for what was found where it lies (``models.detector.close_up``, ``with_close_ups``)."""
+        near = await self.runners.detect(rgb)
+        size = (rgb.shape[1], rgb.shape[0])
+        if not close_up(near, size) and any(d.score >= self.min_score for d in near):
+            return near
+        canvas, scale, offset = await asyncio.to_thread(zoomed_out, rgb, self.detector_side)
+        far = [moved_back(d, scale, offset) for d in await self.runners.detect(canvas)]
+        return with_close_ups(near, far, size)
+
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))
 
@@ -349,7 +363,7 @@ class ScanEngine:
         timings: dict[str, float] = {}
         start = time.perf_counter()
         rgb = np.asarray(image.convert("RGB"))
-        detections = [d for d in await self.runners.detect(rgb) if d.score >= self.min_score]
+        detections = [d for d in await self.detect(rgb) if d.score >= self.min_score]
         timings["detect"] = (time.perf_counter() - start) * 1000
         if not detections:
             return ScanOutput(image.width, image.height, [], timings)

@@ -73,6 +73,8 @@ class SceneDatasetConfig:
     # every card printed with other art than the renderer's reference face of it (its art drawn from
     # another seed), as a real card's art is not the reference index's: the same photos as without it
     other_art: bool = False
+    # every photo in this layout (pipelines.render.scenes: LAYOUTS or CLOSEUP); None: drawn per photo
+    layout: str | None = None
 
 
 def build_scene_dataset(
@@ -94,7 +96,12 @@ def build_scene_dataset(
             if config.other_art:
                 specs = [replace(spec, card_id=f"{spec.art_key}|{OTHER_ART}") for spec in specs]
             scene: Scene = compose(
-                specs, rng, size=config.size, styles=styles, negatives=int(rng.integers(1, 4)) if n == 0 else None
+                specs,
+                rng,
+                size=config.size,
+                layout=config.layout,
+                styles=styles,
+                negatives=int(rng.integers(1, 4)) if n == 0 else None,
             )
             sub = "val" if (config.split == "heldout" or rng.random() < config.val_fraction) else "train"
             name = f"{i:06d}"

@@ -1,6 +1,7 @@
 """Photos of 1-16 cards the way people take them, with exact labels.
 
-Layouts: scattered on a surface, a 9-pocket binder page, held in a hand, fanned with overlap.
+Layouts: scattered on a surface, a 9-pocket binder page, held in a hand, fanned with overlap; and,
+asked for by name only (never drawn at random), a close-up: one card filling most of the photo.
 Cards may sit in penny sleeves or top-loaders with glare; photos get perspective, rotation,
 uneven light, shadows, blur, sensor noise and JPEG compression. Card backs, booster wrappers,
 boxes, coins and dice are negatives (never labelled). Each labelled card carries its four
@@ -23,7 +24,10 @@ from pipelines.render.card_face import CARD_H, CARD_W, FaceSpec, bold, render_ba
 from pipelines.render.condition import apply_wear, grade, sample_condition
 from pipelines.render.geometry import homography, pil_perspective_coeffs
 
-LAYOUTS = ("table", "binder", "hand", "fan")
+LAYOUTS = ("table", "binder", "hand", "fan")  # drawn at random when no layout is asked for
+# one card photographed close, as a collector shows one card: 80-110% of the photo's height, a
+# quarter of them turned any way, often cut by the photo's edges
+CLOSEUP = "closeup"
 CARD_CORNERS = np.array([[0, 0], [CARD_W, 0], [CARD_W, CARD_H], [0, CARD_H]], float)
 
 
@@ -150,6 +154,10 @@ def _placements(
         cells = [(c, r) for r in ys for c in cols]
         picked = rng.choice(len(cells), size=min(n, 9), replace=False)
         return [(cells[i], height * 0.97, rng.normal(0, 0.02)) for i in sorted(picked)]
+    if layout == CLOSEUP:
+        height = h * rng.uniform(0.8, 1.1)
+        angle = rng.uniform(-math.pi, math.pi) if rng.random() < 0.25 else rng.normal(0, 0.12)
+        return [((w / 2 + rng.normal(0, 0.08) * w, h / 2 + rng.normal(0, 0.06) * h), height, angle)]
     if layout == "hand":
         height = h * rng.uniform(0.55, 0.85)
         return [
@@ -201,6 +209,8 @@ def compose(
     layout = layout or str(rng.choice(LAYOUTS, p=[0.45, 0.2, 0.15, 0.2]))
     if layout == "hand":
         specs = specs[:3]
+    elif layout == CLOSEUP:
+        specs = specs[:1]
     style = "binder" if layout == "binder" else str(rng.choice([s for s in styles if s != "binder"] or ["wood"]))
     canvas = background(style, size, rng).convert("RGBA")
     owner = np.full((size[1], size[0]), -1, np.int32)

@@ -42,6 +42,15 @@ class SplitName(StrEnum):
     heldout = "heldout"
 
 
+class LayoutName(StrEnum):  # pipelines.render.scenes: LAYOUTS and CLOSEUP
+    any = "any"
+    table = "table"
+    binder = "binder"
+    hand = "hand"
+    fan = "fan"
+    closeup = "closeup"
+
+
 @train_app.command("detector")
 def train_detector_command(
     data: Annotated[Path, typer.Option(help="scene dataset folder; built first when it has no data.yaml")],
@@ -616,6 +625,9 @@ def dataset_scenes(
         str, typer.Option(help="photo size WIDTHxHEIGHT (4032x3024: a 12 MP phone photo; cards scale with it)")
     ] = "1280x960",
     max_cards: Annotated[int, typer.Option(min=1, max=16, help="at most this many cards in a photo")] = 16,
+    layout: Annotated[
+        LayoutName, typer.Option(help="every photo in this layout (closeup: one card filling the photo)")
+    ] = LayoutName.any,
 ) -> None:
     """Render synthetic photos of cards with exact corner, identity and condition labels."""
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
@@ -633,6 +645,7 @@ def dataset_scenes(
         other_art=other_art,
         size=(width, height),
         max_cards=max_cards,
+        layout=None if layout is LayoutName.any else layout.value,
     )
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from models.detector import CardDetector, letterbox, nms
+from models.detector import CardDetector, Detection, letterbox, moved_back, nms, with_close_ups, zoomed_out
 
 
 def test_letterbox_and_decode_map_back_to_photo_pixels() -> None:
@@ -30,3 +30,34 @@ def test_letterbox_and_decode_map_back_to_photo_pixels() -> None:
 def test_nms_keeps_separate_cards() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], float)
     assert nms(boxes, np.array([0.9, 0.8, 0.7]), 0.5) == [0, 2]
+
+
+def _detection(box: tuple[float, float, float, float], score: float) -> Detection:
+    x0, y0, x1, y1 = box
+    return Detection(box, score, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float), np.ones(4))
+
+
+def test_a_photo_zoomed_out_maps_back_to_its_own_pixels() -> None:
+    photo = np.zeros((960, 1280, 3), np.uint8)
+    photo[200:700, 300:650] = 255  # a white card
+    canvas, scale, offset = zoomed_out(photo, 416)
+    assert canvas.shape == (832, 832, 3) and scale == 416 / 1280
+    ys, xs = np.nonzero(canvas[..., 0] > 200)  # the card on the canvas
+    seen = _detection((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), 0.9)
+    back = moved_back(seen, scale, offset)
+    np.testing.assert_allclose(back.box, (300, 200, 650, 700), atol=4)  # within a canvas pixel
+    np.testing.assert_allclose(back.corners[2], (650, 700), atol=4)
+    assert (canvas[:10, :10] == 114).all()  # the rest is the detector's letterbox grey
+
+
+def test_a_sure_close_up_seen_zoomed_out_stands_for_the_ragged_detections_under_it() -> None:
+    size = (1280, 960)
+    ragged = [_detection((500, -10, 1290, 910), 0.46), _detection((120, -50, 950, 930), 0.3)]
+    other = _detection((0, 0, 200, 280), 0.9)  # a card beside it, not under it
+    whole = _detection((300, -100, 1300, 1060), 0.81)
+    assert with_close_ups([*ragged, other], [whole], size) == [whole, other]
+    # a close-up seen zoomed out less surely than what lies under it changes nothing
+    sure = [_detection((100, 0, 1200, 960), 0.9)]
+    assert with_close_ups(sure, [whole], size) == sure
+    # nor does a card seen zoomed out that does not fill the photo
+    assert with_close_ups(ragged, [_detection((100, 100, 400, 500), 0.95)], size) == ragged

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from pipelines.catalog_sources import Catalog
 from pipelines.render.card_face import BORDER, CARD_H, CARD_W, face_spec, render_back, render_face
 from pipelines.render.condition import ConditionParams, apply_wear, centering_grade, grade
-from pipelines.render.scenes import compose
+from pipelines.render.scenes import CLOSEUP, compose
 from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset, is_held_out_set, printing_pool
 from serve_app.cli import app
 from tests.conftest import DATA
@@ -146,6 +146,16 @@ def test_scene_labels_match_the_drawn_cards(catalogs: list[Catalog]) -> None:
         x0, y0, x1, y1 = card["box"]
         assert x0 <= cx <= x1 and y0 <= cy <= y1
     assert {c["printing_id"] for c in a.cards} == {s.printing_id for s in specs}
+
+
+def test_a_close_up_is_one_card_filling_the_photo(catalogs: list[Catalog]) -> None:
+    specs = [_spec(catalogs, cid) for cid in ("sv2-12", "base1-4")]
+    for seed in range(6):
+        scene = compose(specs, np.random.default_rng(seed), layout=CLOSEUP, negatives=0)
+        assert scene.layout == CLOSEUP and len(scene.cards) == 1
+        quad = np.array(scene.cards[0]["corners"])
+        height = np.linalg.norm(quad[3] - quad[0])
+        assert 0.75 * 960 < height < 1.2 * 960, height
 
 
 def test_dataset_is_rebuilt_identically_from_its_seed(catalogs: list[Catalog], tmp_path: Path) -> None:
