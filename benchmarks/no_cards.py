@@ -1,9 +1,10 @@
 """Photos with no card face in them: what the scan keeps as a card, and why.
 
-    .venv/bin/python benchmarks/no_cards.py --photos 80 --styles heldout
+    .venv/bin/python benchmarks/no_cards.py --photos 80 --styles heldout [--close-up]
 
 Composes photos of negatives only (``pipelines.render.scenes.compose`` with no card: card backs,
-booster wrappers, boxes, coins, dice on a surface; seeds 0, 1, 2, ...), scans each with the
+booster wrappers, boxes, coins, dice on a surface; seeds 0, 1, 2, ...; with ``--close-up`` one
+booster pack, box or card back filling the photo, as a pack photographed alone), scans each with the
 in-process scan engine (shipped models) and prints every card it kept (each one is wrong) with the
 rule that kept it, then the cards reported lying face down. ``--no-back-check`` turns the card-back
 check off (``models.scan.BACK_LIKENESS``), to see what it saves.
@@ -24,7 +25,7 @@ from models.detector import Detection
 from models.matching import Match
 from models.scan import CARD_SURE, ScanEngine, decode_photo, name_vouches_at, vouched_by_evidence
 from pipelines.render.backgrounds import HELD_OUT_STYLES, TRAIN_STYLES
-from pipelines.render.scenes import compose
+from pipelines.render.scenes import CLOSEUP, compose
 from serve_app.services.scanner import shipped_engine
 
 
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=80)
     parser.add_argument("--styles", choices=("train", "heldout"), default="heldout")
     parser.add_argument("--no-back-check", action="store_true")
+    parser.add_argument("--close-up", action="store_true", help="one negative filling the photo")
     args = parser.parse_args()
     if args.no_back_check:
         models.scan.BACK_LIKENESS = math.inf
@@ -70,7 +72,10 @@ def main() -> None:
     face_down: Counter[str] = Counter()
     print(f"{'seed':>4} {'score':>6} {'kept by':<15} {'tier':<5} {'named':<28} {'name read':<20}")
     for seed in range(args.photos):
-        scene = compose([], np.random.default_rng(seed), styles=styles, negatives=2)
+        if args.close_up:
+            scene = compose([], np.random.default_rng(seed), layout=CLOSEUP, styles=styles, negatives=1)
+        else:
+            scene = compose([], np.random.default_rng(seed), styles=styles, negatives=2)
         buffer = io.BytesIO()
         scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
         engine.rules = {}

@@ -45,10 +45,16 @@ class Scene:
 
 
 def _quad(
-    rng: np.random.Generator, center: tuple[float, float], height: float, angle: float, tilt: float
+    rng: np.random.Generator,
+    center: tuple[float, float],
+    height: float,
+    angle: float,
+    tilt: float,
+    aspect: float = CARD_W / CARD_H,
 ) -> np.ndarray:
-    """Corners TL, TR, BR, BL of a card of ``height`` px at ``center``, rotated, in perspective."""
-    w2, h2 = height * CARD_W / CARD_H / 2, height / 2
+    """Corners TL, TR, BR, BL of a card (or a thing ``aspect`` times as wide as high) of ``height``
+    px at ``center``, rotated, in perspective."""
+    w2, h2 = height * aspect / 2, height / 2
     pts = np.array([[-w2, -h2], [w2, -h2], [w2, h2], [-w2, h2]])
     pts += rng.normal(0, tilt * height, (4, 2))  # perspective: corners move independently
     c, s = math.cos(angle), math.sin(angle)
@@ -140,6 +146,27 @@ def _negative(kind: str, rng: np.random.Generator, game: str) -> Image.Image:
     return img
 
 
+def _negative_quad(
+    kind: str, img: Image.Image, rng: np.random.Generator, size: tuple[int, int], *, close: bool
+) -> np.ndarray:
+    """Where a negative lies in the photo: anywhere, smaller than the photo; or ``close``, filling it
+    (its long side 75-105% of the photo's height)."""
+    if close:
+        center = (size[0] * (0.5 + rng.normal(0, 0.06)), size[1] * (0.5 + rng.normal(0, 0.05)))
+        aspect = img.width / img.height
+        height = size[1] * rng.uniform(0.75, 1.05) / max(1.0, aspect)
+        return _quad(rng, center, height, rng.uniform(-math.pi, math.pi), 0.02, aspect)
+    # (as drawn since session 3: scaled along the photo's axes after turning, so a turned box is skewed)
+    center = (rng.uniform(0.1, 0.9) * size[0], rng.uniform(0.1, 0.9) * size[1])
+    height = size[1] * rng.uniform(0.2, 0.5) * img.height / CARD_H
+    quad = _quad(rng, center, height, rng.uniform(-math.pi, math.pi), 0.02)
+    if kind == "back":
+        return quad
+    scale = np.array([img.width / CARD_W, img.height / CARD_H])
+    scaled: np.ndarray = (quad - quad.mean(0)) * scale + quad.mean(0)
+    return scaled
+
+
 def _placements(
     layout: str, n: int, size: tuple[int, int], rng: np.random.Generator
 ) -> list[tuple[tuple[float, float], float, float]]:
@@ -215,14 +242,14 @@ def compose(
     canvas = background(style, size, rng).convert("RGBA")
     owner = np.full((size[1], size[0]), -1, np.int32)
     n_neg = int(rng.integers(0, 3)) if negatives is None else negatives
+    # a close-up of no card is of one thing a card could be taken for (a booster pack alone)
+    close_negative = layout == CLOSEUP and not specs
     for k in range(n_neg):  # negatives lie underneath or beside the cards
-        kind = str(rng.choice(["back", "wrapper", "box", "coin", "die"]))
+        kind = str(
+            rng.choice(["back", "wrapper", "box"] if close_negative else ["back", "wrapper", "box", "coin", "die"])
+        )
         img = _negative(kind, rng, str(rng.choice(["pokemon", "fab"])))
-        center = (rng.uniform(0.1, 0.9) * size[0], rng.uniform(0.1, 0.9) * size[1])
-        height = size[1] * rng.uniform(0.2, 0.5) * img.height / CARD_H
-        quad = _quad(rng, center, height, rng.uniform(-math.pi, math.pi), 0.02)
-        scale = np.array([img.width / CARD_W, img.height / CARD_H])
-        quad = (quad - quad.mean(0)) * scale + quad.mean(0) if kind != "back" else quad
+        quad = _negative_quad(kind, img, rng, size, close=close_negative)
         _paste_warped(canvas, owner, -2 - k, img, quad, 0.4)
     placements = _placements(layout, len(specs), size, rng)
     cards: list[dict[str, Any]] = []

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from pipelines.catalog_sources import Catalog
 from pipelines.render.card_face import BORDER, CARD_H, CARD_W, face_spec, render_back, render_face
 from pipelines.render.condition import ConditionParams, apply_wear, centering_grade, grade
-from pipelines.render.scenes import CLOSEUP, compose
+from pipelines.render.scenes import CLOSEUP, _negative, _negative_quad, compose
 from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset, is_held_out_set, printing_pool
 from serve_app.cli import app
 from tests.conftest import DATA
@@ -156,6 +156,14 @@ def test_a_close_up_is_one_card_filling_the_photo(catalogs: list[Catalog]) -> No
         quad = np.array(scene.cards[0]["corners"])
         height = np.linalg.norm(quad[3] - quad[0])
         assert 0.75 * 960 < height < 1.2 * 960, height
+    # a close-up of no card is of one negative (a pack, a box, a card back) filling the photo
+    assert not compose([], np.random.default_rng(0), layout=CLOSEUP, negatives=1).cards
+    rng = np.random.default_rng(1)
+    for kind in ("wrapper", "box", "back"):
+        img = _negative(kind, rng, "pokemon")
+        close = _negative_quad(kind, img, rng, (1280, 960), close=True)
+        sides = [float(np.linalg.norm(close[i] - close[i - 1])) for i in range(4)]
+        assert 0.7 * 960 < max(sides) < 1.15 * 960, (kind, sides)
 
 
 def test_dataset_is_rebuilt_identically_from_its_seed(catalogs: list[Catalog], tmp_path: Path) -> None:
