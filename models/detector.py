@@ -37,12 +37,18 @@ def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float, tuple[f
     return np.asarray(canvas, np.float32).transpose(2, 0, 1) / 255, scale, pad
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def _intersection(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The area ``box`` shares with each of ``boxes`` (x0, y0, x1, y1)."""
     x0 = np.maximum(box[0], boxes[:, 0])
     y0 = np.maximum(box[1], boxes[:, 1])
     x1 = np.minimum(box[2], boxes[:, 2])
     y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    result: np.ndarray = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return result
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    inter = _intersection(box, boxes)
     area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     result: np.ndarray = inter / np.maximum(area - inter, 1e-9)
     return result
@@ -156,10 +162,5 @@ def with_close_ups(near: list[Detection], far: list[Detection], size: tuple[int,
 
 def _overlap(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """The share of ``box``'s area inside each of ``boxes``."""
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    result: np.ndarray = inter / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    result: np.ndarray = _intersection(box, boxes) / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
     return result
