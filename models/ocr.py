@@ -176,9 +176,8 @@ class CardOCR:
                 continue
             lines = []
             for box in boxes:
-                xs, ys = box[:, 0], box[:, 1]
-                width, height = float(xs.max() - xs.min()), float(ys.max() - ys.min())
-                lines.append((box, width * height, float(xs.min()), width))
+                width, height = _width(box), float(box[:, 1].max() - box[:, 1].min())
+                lines.append((box, width * height, float(box[:, 0].min()), width))
             if index % 2 == 0:  # top strip: the name is its largest line that does not start at the right
                 # end, where a Pokémon's HP figure and a Flesh and Blood cost sit (read only when alone)
                 named = [line for line in lines if line[2] < RIGHT_END * crop.shape[1]] or lines
