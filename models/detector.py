@@ -101,8 +101,8 @@ class CardDetector:
 
 # Close-ups. The detector was trained on photos whose cards are at most ~85% of the photo's height;
 # a card photographed close (as a collector shows one card) fills the photo or runs off its edges,
-# and the detector then finds it poorly or not at all. Seen again zoomed out, such a card is the
-# size the detector knows.
+# and the detector then finds it in unsure pieces or not at all. Seen again zoomed out, such a card
+# is the size the detector knows.
 CLOSE_UP = 0.7  # a detection spanning more than this share of the photo's width or height is a close-up
 CLOSE_UP_SCORE = 0.25  # ... when the detector is at least this sure of it (its own floor)
 ZOOM_OUT = 2  # the photo seen again at 1/ZOOM_OUT of the detector's input, centred on grey
@@ -144,17 +144,19 @@ def moved_back(detection: Detection, scale: float, offset: tuple[float, float]) 
     )
 
 
-def with_close_ups(near: list[Detection], far: list[Detection], size: tuple[int, int]) -> list[Detection]:
-    """The detections of a photo seen as it is (``near``) and zoomed out (``far``, moved back): a
-    close-up seen zoomed out stands for what was found where it lies (one card filling the photo is
-    often found as several ragged, unsure ones) when it is surer than each of those; everything else
-    is as seen near."""
+def with_close_ups(
+    near: list[Detection], far: list[Detection], size: tuple[int, int], *, sure: float
+) -> list[Detection]:
+    """The detections of a photo seen as it is (``near``: none of them ``sure``) and zoomed out
+    (``far``, moved back). A close-up seen zoomed out stands for the detections under it when it is
+    surer than each (one card filling the photo is found in unsure pieces, or as one unsure
+    detection); where nothing was found it must be ``sure`` itself."""
     kept = list(near)
     taken: list[Detection] = []
     for d in sorted((d for d in far if close_up([d], size)), key=lambda d: -d.score):
         box = np.array([d.box])
         under = [n for n in kept if _overlap(np.array(n.box), box)[0] > 0.5]
-        if all(n.score < d.score for n in under):
+        if all(n.score < d.score for n in under) if under else d.score >= sure:
             taken.append(d)
             kept = [n for n in kept if not any(n is u for u in under)]
     return taken + kept

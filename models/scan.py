@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, looked_twice
-from models.detector import CardDetector, Detection, _iou, close_up, moved_back, with_close_ups, zoomed_out
+from models.detector import CardDetector, Detection, _iou, moved_back, with_close_ups, zoomed_out
 from models.faces import FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
@@ -345,16 +345,16 @@ class ScanEngine:
         return result
 
     async def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """The cards the detector finds in the photo. Where one fills most of the photo, or it is
-        sure of none, the photo is seen again zoomed out; a card filling the photo found there stands
-        for what was found where it lies (``models.detector.close_up``, ``with_close_ups``)."""
+        """The cards the detector finds in the photo. Where it is sure of none, it looks again at the
+        photo zoomed out: a card filling the photo found there stands for the unsure detections
+        under it (``models.detector.with_close_ups``)."""
         near = await self.runners.detect(rgb)
         size = (rgb.shape[1], rgb.shape[0])
-        if not close_up(near, size) and any(d.score >= self.min_score for d in near):
+        if any(d.score >= self.sure_score for d in near):
             return near
         canvas, scale, offset = await asyncio.to_thread(zoomed_out, rgb, self.detector_side)
         far = [moved_back(d, scale, offset) for d in await self.runners.detect(canvas)]
-        return with_close_ups(near, far, size)
+        return with_close_ups(near, far, size, sure=self.sure_score)
 
     async def read(self, lines: list[np.ndarray]) -> list[CardText]:
         return texts_of(await self.runners.read_strips(lines))

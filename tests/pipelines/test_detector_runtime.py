@@ -50,14 +50,17 @@ def test_a_photo_zoomed_out_maps_back_to_its_own_pixels() -> None:
     assert (canvas[:10, :10] == 114).all()  # the rest is the detector's letterbox grey
 
 
-def test_a_sure_close_up_seen_zoomed_out_stands_for_the_ragged_detections_under_it() -> None:
+def test_a_sure_close_up_seen_zoomed_out_stands_for_the_unsure_detections_under_it() -> None:
     size = (1280, 960)
     ragged = [_detection((500, -10, 1290, 910), 0.46), _detection((120, -50, 950, 930), 0.3)]
-    other = _detection((0, 0, 200, 280), 0.9)  # a card beside it, not under it
+    other = _detection((0, 0, 200, 280), 0.5)  # something beside it, not under it
     whole = _detection((300, -100, 1300, 1060), 0.81)
-    assert with_close_ups([*ragged, other], [whole], size) == [whole, other]
+    assert with_close_ups([*ragged, other], [whole], size, sure=0.7) == [whole, other]
     # a close-up seen zoomed out less surely than what lies under it changes nothing
-    sure = [_detection((100, 0, 1200, 960), 0.9)]
-    assert with_close_ups(sure, [whole], size) == sure
+    steady = [_detection((100, 0, 1200, 960), 0.65)]
+    assert with_close_ups(steady, [_detection((300, -100, 1300, 1060), 0.6)], size, sure=0.7) == steady
     # nor does a card seen zoomed out that does not fill the photo
-    assert with_close_ups(ragged, [_detection((100, 100, 400, 500), 0.95)], size) == ragged
+    assert with_close_ups(ragged, [_detection((100, 100, 400, 500), 0.95)], size, sure=0.7) == ragged
+    # where nothing was found near, the close-up must be sure itself
+    assert with_close_ups([], [whole], size, sure=0.7) == [whole]
+    assert with_close_ups([], [_detection((300, -100, 1300, 1060), 0.6)], size, sure=0.7) == []
