@@ -104,18 +104,14 @@ class CardDetector:
 # and the detector then finds it in unsure pieces or not at all. Seen again zoomed out, such a card
 # is the size the detector knows.
 CLOSE_UP = 0.7  # a detection spanning more than this share of the photo's width or height is a close-up
-CLOSE_UP_SCORE = 0.25  # ... when the detector is at least this sure of it (its own floor)
 ZOOM_OUT = 2  # the photo seen again at 1/ZOOM_OUT of the detector's input, centred on grey
 CANVAS_GREY = 114  # the letterbox colour the detector was trained with
 
 
-def close_up(detections: list[Detection], size: tuple[int, int]) -> bool:
-    """Whether one of ``detections`` (in a photo of ``size``) fills most of the photo."""
-    w, h = size
-    return any(
-        d.score >= CLOSE_UP_SCORE and ((d.box[2] - d.box[0]) > CLOSE_UP * w or (d.box[3] - d.box[1]) > CLOSE_UP * h)
-        for d in detections
-    )
+def close_up(detection: Detection, size: tuple[int, int]) -> bool:
+    """Whether ``detection`` (in a photo of ``size``) fills most of the photo."""
+    x0, y0, x1, y1 = detection.box
+    return x1 - x0 > CLOSE_UP * size[0] or y1 - y0 > CLOSE_UP * size[1]
 
 
 def zoomed_out(image: np.ndarray, side: int) -> tuple[np.ndarray, float, tuple[float, float]]:
@@ -153,7 +149,7 @@ def with_close_ups(
     detection); where nothing was found it must be ``sure`` itself."""
     kept = list(near)
     taken: list[Detection] = []
-    for d in sorted((d for d in far if close_up([d], size)), key=lambda d: -d.score):
+    for d in sorted((d for d in far if close_up(d, size)), key=lambda d: -d.score):
         box = np.array([d.box])
         under = [n for n in kept if _overlap(np.array(n.box), box)[0] > 0.5]
         if all(n.score < d.score for n in under) if under else d.score >= sure:
