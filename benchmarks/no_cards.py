@@ -4,7 +4,8 @@
 
 Composes photos of negatives only (``pipelines.render.scenes.compose`` with no card: card backs,
 booster wrappers, boxes, coins, dice on a surface; seeds 0, 1, 2, ...; with ``--close-up`` one
-booster pack, box or card back filling the photo, as a pack photographed alone), scans each with the
+booster pack, box or card back filling the photo, as a pack photographed alone; with
+``--printed-packs`` booster packs only, printed as real ones are: ``pipelines.render.packs``), scans each with the
 in-process scan engine (shipped models) and prints every card it kept (each one is wrong) with the
 rule that kept it, then the cards reported lying face down. ``--no-back-check`` turns the card-back
 check off (``models.scan.BACK_LIKENESS``), to see what it saves.
@@ -63,19 +64,41 @@ def main() -> None:
     parser.add_argument("--styles", choices=("train", "heldout"), default="heldout")
     parser.add_argument("--no-back-check", action="store_true")
     parser.add_argument("--close-up", action="store_true", help="one negative filling the photo")
+    parser.add_argument(
+        "--printed-packs",
+        action="store_true",
+        help="booster packs only, printed as real ones are (logo, a catalog set's name, art; pipelines.render.packs)",
+    )
     args = parser.parse_args()
     if args.no_back_check:
         models.scan.BACK_LIKENESS = math.inf
     engine = shipped_engine(Recording)
     styles = HELD_OUT_STYLES if args.styles == "heldout" else TRAIN_STYLES
+    titles = {c.game_id: sorted({s.name for s in c.sets}) for c in engine.matcher.catalogs}
+    pack_titles, kinds = (titles, ("wrapper",)) if args.printed_packs else (None, None)
     rules: Counter[str] = Counter()
     face_down: Counter[str] = Counter()
     print(f"{'seed':>4} {'score':>6} {'kept by':<15} {'tier':<5} {'named':<28} {'name read':<20}")
     for seed in range(args.photos):
         if args.close_up:
-            scene = compose([], np.random.default_rng(seed), layout=CLOSEUP, styles=styles, negatives=1)
+            scene = compose(
+                [],
+                np.random.default_rng(seed),
+                layout=CLOSEUP,
+                styles=styles,
+                negatives=1,
+                pack_titles=pack_titles,
+                negative_kinds=kinds,
+            )
         else:
-            scene = compose([], np.random.default_rng(seed), styles=styles, negatives=2)
+            scene = compose(
+                [],
+                np.random.default_rng(seed),
+                styles=styles,
+                negatives=2,
+                pack_titles=pack_titles,
+                negative_kinds=kinds,
+            )
         buffer = io.BytesIO()
         scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
         engine.rules = {}

@@ -23,11 +23,13 @@ from pipelines.render.backgrounds import TRAIN_STYLES, background
 from pipelines.render.card_face import CARD_H, CARD_W, FaceSpec, bold, render_back, render_face
 from pipelines.render.condition import apply_wear, grade, sample_condition
 from pipelines.render.geometry import homography, pil_perspective_coeffs
+from pipelines.render.packs import printed_pack
 
 LAYOUTS = ("table", "binder", "hand", "fan")  # drawn at random when no layout is asked for
 # one card photographed close, as a collector shows one card: 80-110% of the photo's height, a
 # quarter of them turned any way, often cut by the photo's edges
 CLOSEUP = "closeup"
+NEGATIVE_KINDS = ("back", "wrapper", "box", "coin", "die")
 CARD_CORNERS = np.array([[0, 0], [CARD_W, 0], [CARD_W, CARD_H], [0, CARD_H]], float)
 
 
@@ -232,7 +234,13 @@ def compose(
     layout: str | None = None,
     styles: tuple[str, ...] = TRAIN_STYLES,
     negatives: int | None = None,
+    pack_titles: dict[str, list[str]] | None = None,
+    negative_kinds: tuple[str, ...] | None = None,
 ) -> Scene:
+    """A photo of ``specs``' cards. ``pack_titles`` (game -> expansion names): booster wrappers drawn
+    printed as real packs are (``pipelines.render.packs``), titled with one of those names, instead of
+    the plain wrapper every dataset so far was drawn with. ``negative_kinds``: the negatives to draw
+    from (default: backs, wrappers, boxes, coins and dice; only the first three for a close-up)."""
     layout = layout or str(rng.choice(LAYOUTS, p=[0.45, 0.2, 0.15, 0.2]))
     if layout == "hand":
         specs = specs[:3]
@@ -245,10 +253,13 @@ def compose(
     # a close-up of no card is of one thing a card could be taken for (a booster pack alone)
     close_negative = layout == CLOSEUP and not specs
     for k in range(n_neg):  # negatives lie underneath or beside the cards
-        kind = str(
-            rng.choice(["back", "wrapper", "box"] if close_negative else ["back", "wrapper", "box", "coin", "die"])
-        )
-        img = _negative(kind, rng, str(rng.choice(["pokemon", "fab"])))
+        kinds = negative_kinds or (("back", "wrapper", "box") if close_negative else NEGATIVE_KINDS)
+        kind = str(rng.choice(list(kinds)))
+        game = str(rng.choice(["pokemon", "fab"]))
+        if kind == "wrapper" and pack_titles and pack_titles.get(game):
+            img = printed_pack(rng, game, str(rng.choice(pack_titles[game])))
+        else:
+            img = _negative(kind, rng, game)
         quad = _negative_quad(kind, img, rng, size, close=close_negative)
         _paste_warped(canvas, owner, -2 - k, img, quad, 0.4)
     placements = _placements(layout, len(specs), size, rng)

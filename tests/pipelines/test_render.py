@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from pipelines.catalog_sources import Catalog
 from pipelines.render.card_face import BORDER, CARD_H, CARD_W, face_spec, render_back, render_face
 from pipelines.render.condition import ConditionParams, apply_wear, centering_grade, grade
+from pipelines.render.packs import printed_pack
 from pipelines.render.scenes import CLOSEUP, _negative, _negative_quad, compose
 from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset, is_held_out_set, printing_pool
 from serve_app.cli import app
@@ -164,6 +165,26 @@ def test_a_close_up_is_one_card_filling_the_photo(catalogs: list[Catalog]) -> No
         close = _negative_quad(kind, img, rng, (1280, 960), close=True)
         sides = [float(np.linalg.norm(close[i] - close[i - 1])) for i in range(4)]
         assert 0.7 * 960 < max(sides) < 1.15 * 960, (kind, sides)
+
+
+def test_a_printed_pack_is_a_real_packs_shape_and_print() -> None:
+    """A booster pack as printed (``pipelines.render.packs``): taller and narrower than a card, its seals'
+    teeth transparent, the same pack from the same seed, another from another."""
+    pack = printed_pack(np.random.default_rng(4), "pokemon", "Paldea Evolved")
+    assert pack.mode == "RGBA" and 0.5 < pack.width / pack.height < 0.56 < CARD_W / CARD_H
+    alpha = np.asarray(pack)[:, :, 3]
+    assert alpha[0].min() == 0 and alpha[-1].min() == 0 and alpha[pack.height // 2].min() == 255
+    again = printed_pack(np.random.default_rng(4), "pokemon", "Paldea Evolved")
+    assert again.tobytes() == pack.tobytes()
+    assert printed_pack(np.random.default_rng(5), "pokemon", "Paldea Evolved").tobytes() != pack.tobytes()
+    assert printed_pack(np.random.default_rng(4), "fab", "Heavy Hitters").tobytes() != pack.tobytes()
+    # asked for, a photo's wrappers are printed packs
+    titles = {"pokemon": ["Paldea Evolved"], "fab": ["Heavy Hitters"]}
+    plain = compose([], np.random.default_rng(2), layout=CLOSEUP, negatives=1, negative_kinds=("wrapper",))
+    printed = compose(
+        [], np.random.default_rng(2), layout=CLOSEUP, negatives=1, negative_kinds=("wrapper",), pack_titles=titles
+    )
+    assert not printed.cards and printed.image.tobytes() != plain.image.tobytes()
 
 
 def test_dataset_is_rebuilt_identically_from_its_seed(catalogs: list[Catalog], tmp_path: Path) -> None:
