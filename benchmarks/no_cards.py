@@ -78,6 +78,7 @@ def main() -> None:
     pack_titles, kinds = (titles, ("wrapper",)) if args.printed_packs else (None, None)
     rules: Counter[str] = Counter()
     face_down: Counter[str] = Counter()
+    unread = 0
     print(f"{'seed':>4} {'score':>6} {'kept by':<15} {'tier':<5} {'named':<28} {'name read':<20}")
     for seed in range(args.photos):
         if args.close_up:
@@ -110,8 +111,10 @@ def main() -> None:
             read = card.ocr["name"]
             print(f"{seed:>4} {card.detection_score:>6.3f} {rule:<15} {card.tier:<5} {named:<28} {read:<20}")
         face_down.update(back.game for back in output.face_down)
+        unread += len(output.unread)
     print(f"\n{args.photos} photos with no card face: {sum(rules.values())} cards kept {dict(rules)}")
     print(f"reported face down: {sum(face_down.values())} {dict(face_down)}")
+    print(f"reported as showing no card's name or number (unread): {unread}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,13 @@ OVERSIZED = 2.0
 # calibration seed 77's first 80 photos at most 0.65
 BACK_LIKENESS = 0.8
 BACKS = ("pokemon", "fab")
+# a detection this large in the photo (the short side of its outline, px), in view (the share of it no
+# other found card covers), on which nothing of a card's name or number is read, is no card: a card's
+# name reads from ~150 px wide. Where the index does not hold the photographed art (``art_vouches``
+# False) nothing else could name it. Session 22: booster packs printed as real ones are, photographed
+# alone (`benchmarks/no_cards.py --close-up --printed-packs`), were kept by their detection or art alone
+READABLE_SIDE = 360
+READABLE_IN_VIEW = 0.9
 NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
 
 
@@ -231,6 +238,19 @@ class FaceDown:
         return {"corners": self.corners, "box": self.box, "game": self.game, "likeness": round(self.likeness, 4)}
 
 
+@dataclass(frozen=True)
+class Unread:
+    """Something card-shaped, large and in view, on which no card's name or number reads: a booster
+    pack, a box, a card in a language or print the catalog does not hold. Not a card of the scan."""
+
+    corners: list[list[float]]
+    box: list[float]
+    detection_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"corners": self.corners, "box": self.box, "detection_score": round(self.detection_score, 4)}
+
+
 @dataclass
 class ScanOutput:
     width: int
@@ -238,6 +258,7 @@ class ScanOutput:
     cards: list[ScannedCard]
     timings_ms: dict[str, float]
     face_down: list[FaceDown] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
 
 
 class ScanEngine:
@@ -310,6 +331,15 @@ class ScanEngine:
         return vouched_by_evidence(match, name_at=name_vouches_at(size)) or (
             bool(match.candidates) and match.candidates[0].confidence >= CARD_SURE
         )
+
+    def unreadable(self, quad: np.ndarray, seen: np.ndarray, text: CardText, match: Match) -> bool:
+        """Whether a detection large enough and enough in view to read (``READABLE_SIDE``,
+        ``READABLE_IN_VIEW``) shows nothing of a card's name or number, where nothing else could name it
+        (the index does not hold the photographed art)."""
+        if self.matcher.art_vouches or float(np.mean(seen)) < READABLE_IN_VIEW:
+            return False
+        sides = [float(np.linalg.norm(quad[k] - quad[k - 1])) for k in range(4)]
+        return min(sides) >= READABLE_SIDE and self.legible(text) == 0 and not read_on_it(match)
 
     def legible(self, text: CardText) -> float:
         """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage
@@ -473,9 +503,13 @@ class ScanEngine:
                 )
             timings["faces"] = (time.perf_counter() - t_faces) * 1000
         face_down = [FaceDown(rounded(quads[i]), rounded_box(detections[i].box), *backs[i]) for i in backs]
+        unread: list[Unread] = []
         for i, detection in enumerate(detections):
             identity, match = identities[i], matches[i]
             if i in backs or not self.is_card(detection, match, size=sizes[i]):
+                continue
+            if self.unreadable(quads[i], seen[i], texts[i], match):
+                unread.append(Unread(rounded(quads[i]), rounded_box(detection.box), detection.score))
                 continue
             if match.tier == "GOOD" and covered[i] > COVERED and not art_names_it(match, self.matcher.art_vouches):
                 match = Match(match.candidates, "FAIR")
@@ -520,7 +554,7 @@ class ScanEngine:
         cards = drop_duplicates(cards)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
-        return ScanOutput(image.width, image.height, cards, timings, face_down)
+        return ScanOutput(image.width, image.height, cards, timings, face_down, unread)
 
     def face_check(
         self,
@@ -648,11 +682,12 @@ def overlay(
     image: Image.Image,
     cards: Sequence[ScannedCard],
     face_down: Sequence[FaceDown] = (),
+    unread: Sequence[Unread] = (),
     *,
     max_side: int = 1280,
 ) -> bytes:
     """The photo with every found card outlined (colour = tier) and labelled: what was found; cards
-    lying face down in grey."""
+    lying face down, and what showed no card's name or number, in grey."""
     scale = min(1.0, max_side / max(image.size))
     canvas = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)))
     draw = ImageDraw.Draw(canvas)
@@ -662,6 +697,7 @@ def overlay(
         label = f"{number}. {best['name']} {best['number']} ({card.tier})" if best else f"{number}. ? (POOR)"
         outlined.append((card.corners, TIER_COLORS.get(card.tier, (230, 50, 50)), label))
     outlined += [(back.corners, FACE_DOWN_COLOR, "face down") for back in face_down]
+    outlined += [(thing.corners, FACE_DOWN_COLOR, "no card read") for thing in unread]
     for corners, color, label in outlined:
         quad = [(x * scale, y * scale) for x, y in corners]
         draw.line([*quad, quad[0]], fill=color, width=max(2, round(3 * scale / 0.5)))
@@ -708,7 +744,7 @@ async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:
     output = await engine.scan(image)
     scanned = time.perf_counter()
     crops = await asyncio.to_thread(lambda: [crop_jpeg(c) for c in output.cards])
-    picture = await asyncio.to_thread(overlay, image, output.cards, output.face_down)
+    picture = await asyncio.to_thread(overlay, image, output.cards, output.face_down, output.unread)
     timings = {"decode": (decoded - start) * 1000, **output.timings_ms}
     timings["encode"] = (time.perf_counter() - scanned) * 1000
     result = {
@@ -716,6 +752,7 @@ async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:
         "height": output.height,
         "cards": [c.to_dict() for c in output.cards],
         "face_down": [f.to_dict() for f in output.face_down],
+        "unread": [u.to_dict() for u in output.unread],
         "timings_ms": {k: round(v, 1) for k, v in timings.items()},
     }
     return ScanPayload(result, crops, picture)

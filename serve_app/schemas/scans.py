@@ -46,6 +46,12 @@ class FaceDownCard(BaseModel):
     likeness: float = Field(description="of the card to that back, by the identifier's embedding")
 
 
+class UnreadObject(BaseModel):
+    corners: list[list[float]] = Field(description="top-left, top-right, bottom-right, bottom-left, photo pixels")
+    box: list[float]
+    detection_score: float
+
+
 class ScanPublic(BaseModel):
     id: uuid.UUID
     status: Literal["queued", "running", "done", "failed"]
@@ -57,6 +63,11 @@ class ScanPublic(BaseModel):
     cards: list[ScanCard] = Field(default_factory=list)
     face_down: list[FaceDownCard] = Field(
         default_factory=list, description="cards lying face down: not identified, not added on accept"
+    )
+    unread: list[UnreadObject] = Field(
+        default_factory=list,
+        description="card-shaped things, large and in view, showing no card's name or number (a booster pack, "
+        "a box, a card the catalog does not hold): not cards, not added on accept",
     )
     overlay_url: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -80,6 +80,7 @@ def to_public(scan: Scan, *, storage: ObjectStorage, settings: Settings) -> Scan
         height=result.get("height"),
         cards=cards,
         face_down=result.get("face_down", []),
+        unread=result.get("unread", []),
         overlay_url=storage.presign_get(overlay_key(scan.id), ttl) if scan.status == "done" else None,
         timings_ms=result.get("timings_ms", {}),
         accepted_at=scan.accepted_at,
@@ -261,6 +262,7 @@ class ScanWorker:
                         "cards": len(tiers),
                         "tiers": {t: tiers.count(t) for t in ("GOOD", "FAIR", "POOR")},
                         "face_down": len(payload.result.get("face_down", [])),
+                        "unread": len(payload.result.get("unread", [])),
                     },
                 )
         finally:

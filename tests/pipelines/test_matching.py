@@ -241,3 +241,35 @@ def test_where_the_index_does_not_hold_the_photographed_art_only_the_text_vouche
         match = matcher.match(neighbours, card.name, collector, vector=seen)
         assert match.candidates[0].card.card_id == card.card_id
         assert match.tier == tier, (vouches, collector, match.candidates[0].evidence)
+
+
+def test_where_the_index_does_not_hold_the_art_the_collector_line_outranks_it(catalogs: list[Catalog]) -> None:
+    """A real card's art is not in the index: its likeness to one printing of the name read is noise and
+    must not outvote the number or the total read on the card (a Wage Gold read `HVY216` was named as
+    the promo whose face its art happened to resemble). The art still chooses where the line says nothing."""
+    plain = CatalogMatcher(catalogs)
+    charmanders = [c for c in plain.cards if c.name == "Charmander" and c.printed_total]
+    liked = charmanders[0]
+    read = next(c for c in charmanders[1:] if c.printed_total != liked.printed_total and c.number != liked.number)
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    faces = ReferenceFaces([c.card_id for c in plain.cards], vectors)
+    fitted = Fusion.load(MODELS / "fusion" / "fusion.json")
+    seen = vectors[plain.by_id[liked.card_id]]  # the art looks like another printing's face
+    lines = {
+        "number and total": f"{read.number}/{read.printed_total}",
+        "the total, the number misread": f"999/{read.printed_total}",
+        # a number read counts not for a printing whose total is not the one read
+        "the art's printing's number, this one's total": f"{liked.number}/{read.printed_total}",
+    }
+    for vouches in (True, False):
+        matcher = CatalogMatcher(catalogs, fitted, faces, art_vouches=vouches)
+        # nothing read on the collector line: the art chooses among the name's printings either way
+        assert matcher.match([], "Charmander", "", vector=seen).candidates[0].card == liked
+        for what, line in lines.items():
+            indices, features = matcher.evidence([], "Charmander", line, seen)
+            art = features[indices.index(plain.by_id[liked.card_id]), FEATURES.index("art_among_name")]
+            assert (art > 0.5) == vouches, (vouches, what)  # where the index holds the art photographed, it counts
+            if not vouches:
+                assert matcher.match([], "Charmander", line, vector=seen).candidates[0].card == read, what

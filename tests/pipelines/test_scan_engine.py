@@ -457,3 +457,33 @@ def test_a_card_kept_by_its_art_alone_needs_a_look(whole_catalog_engine: ScanEng
     for card in art_only:
         evidence = card.candidates[0]["evidence"]
         assert card.tier == "POOR" or evidence["name"] >= NAME_FLOOR or evidence["number"] > 0, (card.tier, card.ocr)
+
+
+def test_a_booster_pack_photographed_alone_is_no_card(
+    whole_catalog_engine: ScanEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A booster pack printed as real ones are, photographed alone (`benchmarks/no_cards.py --close-up
+    --printed-packs`, seed 25): the detector is sure of a card there, and nothing of a card's name or
+    number reads on it. Large and in view, it is reported as read as no card, not as a card."""
+    import models.scan
+
+    engine = whole_catalog_engine
+    titles = {c.game_id: sorted({s.name for s in c.sets}) for c in engine.matcher.catalogs}
+    photo = compose(
+        [],
+        np.random.default_rng(25),
+        layout=CLOSEUP,
+        styles=HELD_OUT_STYLES,
+        negatives=1,
+        pack_titles=titles,
+        negative_kinds=("wrapper",),
+    ).image
+    buffer = io.BytesIO()
+    photo.convert("RGB").save(buffer, "JPEG", quality=90)  # as benchmarks/no_cards.py
+    payload = asyncio.run(scan_bytes(engine, buffer.getvalue()))
+    assert payload.result["cards"] == [] and payload.crops == []
+    (pack,) = payload.result["unread"]
+    assert pack["detection_score"] >= engine.sure_score
+    monkeypatch.setattr(models.scan, "READABLE_SIDE", math.inf)  # without the rule: a card, named wrong
+    output = asyncio.run(engine.scan(Image.open(io.BytesIO(buffer.getvalue()))))
+    assert len(output.cards) == 1 and not output.unread
