@@ -8,7 +8,8 @@ booster pack, box or card back filling the photo, as a pack photographed alone; 
 ``--printed-packs`` booster packs only, printed as real ones are: ``pipelines.render.packs``), scans each with the
 in-process scan engine (shipped models) and prints every card it kept (each one is wrong) with the
 rule that kept it, then the cards reported lying face down. ``--no-back-check`` turns the card-back
-check off (``models.scan.BACK_LIKENESS``), to see what it saves.
+check off (``models.scan.BACK_LIKENESS``), ``--no-unread-check`` the check for what shows no card's name
+or number (``models.scan.READABLE_SIDE``), to see what each saves.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=80)
     parser.add_argument("--styles", choices=("train", "heldout"), default="heldout")
     parser.add_argument("--no-back-check", action="store_true")
+    parser.add_argument("--no-unread-check", action="store_true", help="keep what shows no card's name or number")
     parser.add_argument("--close-up", action="store_true", help="one negative filling the photo")
     parser.add_argument(
         "--printed-packs",
@@ -72,6 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.no_back_check:
         models.scan.BACK_LIKENESS = math.inf
+    if args.no_unread_check:
+        models.scan.READABLE_SIDE = math.inf
     engine = shipped_engine(Recording)
     styles = HELD_OUT_STYLES if args.styles == "heldout" else TRAIN_STYLES
     titles = {c.game_id: sorted({s.name for s in c.sets}) for c in engine.matcher.catalogs}

@@ -97,26 +97,26 @@ ART_FEATURES = tuple(FEATURES.index(k) for k in ("embedding", "embedding_first",
 COLLECTOR_FEATURES = tuple(FEATURES.index(k) for k in ("number", "total", "set_code"))
 
 
-def text_over_art(named: Sequence[int], features: np.ndarray, *, total_read: bool) -> None:
+def text_over_art(named: Sequence[int], features: np.ndarray) -> None:
     """Where the index does not hold the photographed cards' art (``CatalogMatcher.art_vouches`` False),
     the art chooses only among the printings of the name read that the collector line leaves open: the
-    others (``named``: their rows in ``features``) lose their art evidence, in place. The line's say
-    for a printing is how many of its number, total and set code were read on it; a number read counts
-    not where a total was read that is not this printing's (``23/98``: not Gyarados 23/83). The fusion
-    was fitted on photos of the index's own art, where the art's lead among a name's printings (weight
-    9.7) outweighs a number read (3.9): a real card's art is not there, and its lead is noise (a Wage
-    Gold read `HVY216` named as the promo FAB196, art lead 0.63; an Inkay read `15/98` named as the
-    Kalos starter's: phone-sized other-art photos, session 22)."""
+    others (``named``: their rows in ``features``) lose their art evidence, in place, unless the art is
+    recognised (``art_recognised``: levels above what art the index does not hold reaches). The line's
+    say for a printing is how many of its number, total and set code were read on it. The fusion was
+    fitted on photos of the index's own art, where the art's lead among a name's printings (weight 9.7)
+    outweighs a number read (3.9): a real card's art is not there, and its lead is noise (a Wage Gold
+    read `HVY216` named as the promo FAB196, art lead 0.63 over nothing among the catalog's nearest
+    faces; an Inkay read `15/98` named as the Kalos starter's: phone-sized other-art photos, session 22)."""
     if len(named) < 2:
         return
     rows = np.asarray(named)
-    said = features[rows][:, COLLECTOR_FEATURES]
-    number, total, set_code = said[:, 0] > 0, said[:, 1] > 0, said[:, 2] > 0
-    agreement = (number & (total | (not total_read))).astype(int) + total + set_code
+    agreement = (features[rows][:, COLLECTOR_FEATURES] > 0).sum(axis=1)
     if agreement.max() <= 0:
         return
+    embedding, lead = FEATURES.index("embedding"), FEATURES.index("art_among_name")
     for row in rows[agreement < agreement.max()]:
-        features[row, ART_FEATURES] = 0.0
+        if not art_recognised(float(features[row, embedding]), float(features[row, lead])):
+            features[row, ART_FEATURES] = 0.0
 
 
 @dataclass(frozen=True)
@@ -493,8 +493,7 @@ class CatalogMatcher:
         if face_lead is not None:
             features[indices.index(face_lead[0]), FEATURES.index("face")] = face_lead[1]
         if not self.art_vouches:
-            named_rows = [k for k, index in enumerate(indices) if index in of_name]
-            text_over_art(named_rows, features, total_read=collector.get("total") is not None)
+            text_over_art([k for k, index in enumerate(indices) if index in of_name], features)
         return indices, features
 
     def match(

@@ -39,7 +39,7 @@ from models.matching import (
     parse_collector,
     pick_printing,
 )
-from models.ocr import CardOCR, CardText, TextLine, strips, texts_of
+from models.ocr import BOTTOM_STRIP, TOP_STRIP, CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import at_size, rectify_card, shown_card, stacking, unpad, visibility
 from models.refine import edge_gradients, refine_corners
 
@@ -83,12 +83,13 @@ OVERSIZED = 2.0
 # calibration seed 77's first 80 photos at most 0.65
 BACK_LIKENESS = 0.8
 BACKS = ("pokemon", "fab")
-# a detection this large in the photo (the short side of its outline, px), in view (the share of it no
-# other found card covers), on which nothing of a card's name or number is read, is no card: a card's
-# name reads from ~150 px wide. Where the index does not hold the photographed art (``art_vouches``
-# False) nothing else could name it. Session 22: booster packs printed as real ones are, photographed
-# alone (`benchmarks/no_cards.py --close-up --printed-packs`), were kept by their detection or art alone
-READABLE_SIDE = 360
+# a detection this large in the photo (the short side of its outline, px), its name and collector
+# strips in view (the share of each in the photo and under no other found card), on which nothing of
+# a card's name or number is read, is no card: a card's name reads from ~150 px wide. Where the index
+# does not hold the photographed art (``art_vouches`` False) nothing else could name it. Session 22:
+# booster packs printed as real ones are, photographed alone (`benchmarks/no_cards.py --close-up
+# --printed-packs`), were kept by their detection or art alone
+READABLE_SIDE = 360.0
 READABLE_IN_VIEW = 0.9
 NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
 
@@ -333,10 +334,12 @@ class ScanEngine:
         )
 
     def unreadable(self, quad: np.ndarray, seen: np.ndarray, text: CardText, match: Match) -> bool:
-        """Whether a detection large enough and enough in view to read (``READABLE_SIDE``,
-        ``READABLE_IN_VIEW``) shows nothing of a card's name or number, where nothing else could name it
-        (the index does not hold the photographed art)."""
-        if self.matcher.art_vouches or float(np.mean(seen)) < READABLE_IN_VIEW:
+        """Whether a detection large enough to read (``READABLE_SIDE``), its name and collector strips
+        in view (``READABLE_IN_VIEW`` of each), shows nothing of a card's name or number, where nothing
+        else could name it (the index does not hold the photographed art)."""
+        rows = len(seen)
+        strips = (seen[: math.ceil(TOP_STRIP[3] * rows)], seen[int(BOTTOM_STRIP[1] * rows) :])  # where its lines are
+        if self.matcher.art_vouches or min(float(np.mean(strip)) for strip in strips) < READABLE_IN_VIEW:
             return False
         sides = [float(np.linalg.norm(quad[k] - quad[k - 1])) for k in range(4)]
         return min(sides) >= READABLE_SIDE and self.legible(text) == 0 and not read_on_it(match)

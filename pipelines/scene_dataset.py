@@ -75,6 +75,9 @@ class SceneDatasetConfig:
     other_art: bool = False
     # every photo in this layout (pipelines.render.scenes: LAYOUTS or CLOSEUP); None: drawn per photo
     layout: str | None = None
+    # booster wrappers printed as real packs are (pipelines.render.packs), titled with the catalog's set
+    # names, instead of the plain wrapper; photos without a wrapper are drawn as without it
+    printed_packs: bool = False
 
 
 def build_scene_dataset(
@@ -84,6 +87,7 @@ def build_scene_dataset(
     if not pool:
         raise ValueError("no printings to draw from")
     styles = HELD_OUT_STYLES if config.split == "heldout" else TRAIN_STYLES
+    titles = {c.game_id: sorted({s.name for s in c.sets}) for c in catalogs} if config.printed_packs else None
     counts = {"images": 0, "cards": 0, "negatives_only": 0}
     for sub in ("train", "val"):
         (config.out / "images" / sub).mkdir(parents=True, exist_ok=True)
@@ -102,6 +106,7 @@ def build_scene_dataset(
                 layout=config.layout,
                 styles=styles,
                 negatives=int(rng.integers(1, 4)) if n == 0 else None,
+                pack_titles=titles,
             )
             sub = "val" if (config.split == "heldout" or rng.random() < config.val_fraction) else "train"
             name = f"{i:06d}"

@@ -11,6 +11,7 @@ box, printing id, finish, condition parameters and grades, and how much of it is
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from dataclasses import dataclass
@@ -256,10 +257,12 @@ def compose(
         kinds = negative_kinds or (("back", "wrapper", "box") if close_negative else NEGATIVE_KINDS)
         kind = str(rng.choice(list(kinds)))
         game = str(rng.choice(["pokemon", "fab"]))
+        img = _negative(kind, rng, game)
         if kind == "wrapper" and pack_titles and pack_titles.get(game):
-            img = printed_pack(rng, game, str(rng.choice(pack_titles[game])))
-        else:
-            img = _negative(kind, rng, game)
+            # drawn from a generator of its own, seeded by the plain wrapper it replaces: the photo's
+            # other draws (where the cards lie, their wear) stay as without it
+            own = np.random.default_rng(int.from_bytes(hashlib.sha256(img.tobytes()).digest()[:8], "big"))
+            img = printed_pack(own, game, str(own.choice(pack_titles[game])))
         quad = _negative_quad(kind, img, rng, size, close=close_negative)
         _paste_warped(canvas, owner, -2 - k, img, quad, 0.4)
     placements = _placements(layout, len(specs), size, rng)

@@ -628,6 +628,9 @@ def dataset_scenes(
     layout: Annotated[
         LayoutName, typer.Option(help="every photo in this layout (closeup: one card filling the photo)")
     ] = LayoutName.any,
+    printed_packs: Annotated[
+        bool, typer.Option(help="booster wrappers printed as real packs are (logo, a set's name, art)")
+    ] = False,
 ) -> None:
     """Render synthetic photos of cards with exact corner, identity and condition labels."""
     from pipelines.scene_dataset import SceneDatasetConfig, build_scene_dataset
@@ -646,6 +649,7 @@ def dataset_scenes(
         size=(width, height),
         max_cards=max_cards,
         layout=None if layout is LayoutName.any else layout.value,
+        printed_packs=printed_packs,
     )
     with _progress() as progress:
         task = progress.add_task(f"rendering {split.value} scenes", total=images)

@@ -260,8 +260,6 @@ def test_where_the_index_does_not_hold_the_art_the_collector_line_outranks_it(ca
     lines = {
         "number and total": f"{read.number}/{read.printed_total}",
         "the total, the number misread": f"999/{read.printed_total}",
-        # a number read counts not for a printing whose total is not the one read
-        "the art's printing's number, this one's total": f"{liked.number}/{read.printed_total}",
     }
     for vouches in (True, False):
         matcher = CatalogMatcher(catalogs, fitted, faces, art_vouches=vouches)
@@ -273,3 +271,13 @@ def test_where_the_index_does_not_hold_the_art_the_collector_line_outranks_it(ca
             assert (art > 0.5) == vouches, (vouches, what)  # where the index holds the art photographed, it counts
             if not vouches:
                 assert matcher.match([], "Charmander", line, vector=seen).candidates[0].card == read, what
+    # art recognised among the whole catalog's faces (``art_recognised``) is above what art the index
+    # does not hold reaches: it keeps its say
+    others = [c for c in plain.cards if c.name != "Charmander"][:9]
+    neighbours = [(liked.card_id, 0.9)] + [(c.card_id, 0.3) for c in others]
+    matcher = CatalogMatcher(catalogs, fitted, faces, art_vouches=False)
+    indices, features = matcher.evidence(neighbours, "Charmander", lines["number and total"], seen)
+    row = indices.index(plain.by_id[liked.card_id])
+    assert (
+        features[row, FEATURES.index("embedding")] >= ART_SURE and features[row, FEATURES.index("art_among_name")] > 0.5
+    )

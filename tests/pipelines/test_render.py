@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,21 @@ def test_dataset_is_rebuilt_identically_from_its_seed(catalogs: list[Catalog], t
         for row in label.splitlines():
             values = [float(v) for v in row.split()]
             assert len(values) == 17 and values[0] == 0 and all(0 <= v <= 1 for v in values[1:5])
+
+
+def test_printed_packs_draw_the_same_photos_with_printed_wrappers(catalogs: list[Catalog], tmp_path: Path) -> None:
+    """``printed_packs``: the photos of the same seed, the booster wrappers among their negatives printed
+    as real packs (``pipelines.render.packs``); every card and label unchanged."""
+    config = SceneDatasetConfig(out=tmp_path / "a", images=4, seed=9, max_cards=2)  # one photo has a wrapper
+    build_scene_dataset(config, catalogs)
+    build_scene_dataset(replace(config, out=tmp_path / "b", printed_packs=True), catalogs)
+    manifests = [(tmp_path / d / "manifest.jsonl").read_text() for d in ("a", "b")]
+    assert manifests[0] == manifests[1]
+    photos = sorted((tmp_path / "a" / "images").rglob("*.jpg"))
+    changed = [
+        p.name for p in photos if p.read_bytes() != (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
+    ]
+    assert 0 < len(changed) < len(photos), changed  # the photos with a wrapper, and only those
 
 
 def test_other_art_draws_the_same_photos_with_other_art(catalogs: list[Catalog], tmp_path: Path) -> None:
