@@ -338,8 +338,8 @@ class ScanEngine:
         in view (``READABLE_IN_VIEW`` of each), shows nothing of a card's name or number, where nothing
         else could name it (the index does not hold the photographed art)."""
         rows = len(seen)
-        strips = (seen[: math.ceil(TOP_STRIP[3] * rows)], seen[int(BOTTOM_STRIP[1] * rows) :])  # where its lines are
-        if self.matcher.art_vouches or min(float(np.mean(strip)) for strip in strips) < READABLE_IN_VIEW:
+        bands = (seen[: math.ceil(TOP_STRIP[3] * rows)], seen[int(BOTTOM_STRIP[1] * rows) :])  # where its lines are
+        if self.matcher.art_vouches or min(float(np.mean(band)) for band in bands) < READABLE_IN_VIEW:
             return False
         sides = [float(np.linalg.norm(quad[k] - quad[k - 1])) for k in range(4)]
         return min(sides) >= READABLE_SIDE and self.legible(text) == 0 and not read_on_it(match)
