@@ -27,6 +27,7 @@ from models.detector import Detection
 from models.matching import Match
 from models.scan import CARD_SURE, ScanEngine, decode_photo, name_vouches_at, vouched_by_evidence
 from pipelines.render.backgrounds import HELD_OUT_STYLES, TRAIN_STYLES
+from pipelines.render.packs import pack_titles
 from pipelines.render.scenes import CLOSEUP, compose
 from serve_app.services.scanner import shipped_engine
 
@@ -78,32 +79,21 @@ def main() -> None:
         models.scan.READABLE_SIDE = math.inf
     engine = shipped_engine(Recording)
     styles = HELD_OUT_STYLES if args.styles == "heldout" else TRAIN_STYLES
-    titles = {c.game_id: sorted({s.name for s in c.sets}) for c in engine.matcher.catalogs}
-    pack_titles, kinds = (titles, ("wrapper",)) if args.printed_packs else (None, None)
+    titles, kinds = (pack_titles(engine.matcher.catalogs), ("wrapper",)) if args.printed_packs else (None, None)
     rules: Counter[str] = Counter()
     face_down: Counter[str] = Counter()
     unread = 0
     print(f"{'seed':>4} {'score':>6} {'kept by':<15} {'tier':<5} {'named':<28} {'name read':<20}")
     for seed in range(args.photos):
-        if args.close_up:
-            scene = compose(
-                [],
-                np.random.default_rng(seed),
-                layout=CLOSEUP,
-                styles=styles,
-                negatives=1,
-                pack_titles=pack_titles,
-                negative_kinds=kinds,
-            )
-        else:
-            scene = compose(
-                [],
-                np.random.default_rng(seed),
-                styles=styles,
-                negatives=2,
-                pack_titles=pack_titles,
-                negative_kinds=kinds,
-            )
+        scene = compose(
+            [],
+            np.random.default_rng(seed),
+            layout=CLOSEUP if args.close_up else None,
+            styles=styles,
+            negatives=1 if args.close_up else 2,
+            pack_titles=titles,
+            negative_kinds=kinds,
+        )
         buffer = io.BytesIO()
         scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
         engine.rules = {}

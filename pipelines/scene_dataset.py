@@ -26,6 +26,7 @@ from pipelines.catalog_sources import Catalog
 from pipelines.render.art import seed_of
 from pipelines.render.backgrounds import HELD_OUT_STYLES, TRAIN_STYLES
 from pipelines.render.card_face import FaceSpec, face_spec
+from pipelines.render.packs import pack_titles
 from pipelines.render.scenes import Scene, compose
 
 Split = Literal["train", "heldout"]
@@ -87,7 +88,7 @@ def build_scene_dataset(
     if not pool:
         raise ValueError("no printings to draw from")
     styles = HELD_OUT_STYLES if config.split == "heldout" else TRAIN_STYLES
-    titles = {c.game_id: sorted({s.name for s in c.sets}) for c in catalogs} if config.printed_packs else None
+    titles = pack_titles(catalogs) if config.printed_packs else None
     counts = {"images": 0, "cards": 0, "negatives_only": 0}
     for sub in ("train", "val"):
         (config.out / "images" / sub).mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,12 @@ pack alone (``benchmarks/no_cards.py --printed-packs``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from pipelines.catalog_sources import Catalog
 from pipelines.render.art import procedural_art
 from pipelines.render.card_face import CARD_H, CARD_W, bold, regular
 
@@ -24,10 +27,27 @@ LOGOS = {
 }
 
 
-def _centred(draw: ImageDraw.ImageDraw, y: float, text: str, size: int, fill: tuple[int, ...], **kw: object) -> None:
-    font = bold(size) if kw.pop("heavy", True) else regular(size)
+def pack_titles(catalogs: Sequence[Catalog]) -> dict[str, list[str]]:
+    """Per game, the names of its catalog's sets: what a pack of it is titled with."""
+    return {c.game_id: sorted({s.name for s in c.sets}) for c in catalogs}
+
+
+def _centred(
+    draw: ImageDraw.ImageDraw,
+    y: float,
+    text: str,
+    size: int,
+    fill: tuple[int, ...],
+    *,
+    heavy: bool = True,
+    stroke: tuple[int, tuple[int, ...]] | None = None,
+) -> None:
+    """``text`` centred across the pack at height ``y``, bold unless not ``heavy``, with a ``stroke``
+    (width, colour) round its letters if given."""
+    font = bold(size) if heavy else regular(size)
     width = draw.textlength(text, font=font)
-    draw.text(((PACK_SIZE[0] - width) / 2, y), text, font=font, fill=fill, **kw)  # type: ignore[arg-type]
+    outline = {"stroke_width": stroke[0], "stroke_fill": stroke[1]} if stroke else {}
+    draw.text(((PACK_SIZE[0] - width) / 2, y), text, font=font, fill=fill, **outline)  # type: ignore[arg-type]
 
 
 def printed_pack(rng: np.random.Generator, game: str, expansion: str) -> Image.Image:
@@ -48,7 +68,7 @@ def printed_pack(rng: np.random.Generator, game: str, expansion: str) -> Image.I
     pack.paste(art, art_box[:2], feather.filter(ImageFilter.GaussianBlur(10)))
     draw = ImageDraw.Draw(pack)
     logo, tagline, fill, stroke = LOGOS.get(game, LOGOS["pokemon"])
-    _centred(draw, SEAL + 18, logo, 104 if game == "pokemon" else 58, fill, stroke_width=6, stroke_fill=stroke)
+    _centred(draw, SEAL + 18, logo, 104 if game == "pokemon" else 58, fill, stroke=(6, stroke))
     _centred(draw, SEAL + 138, tagline, 28, (250, 250, 250), heavy=False)
     banner_y = int(h * 0.21)
     draw.rectangle([0, banner_y, w, banner_y + 70], fill=(*(int(c) for c in rng.integers(0, 90, 3)), 230))
@@ -56,8 +76,8 @@ def printed_pack(rng: np.random.Generator, game: str, expansion: str) -> Image.I
     size = 54
     while size > 24 and draw.textlength(title, font=bold(size)) > w - 40:
         size -= 2
-    _centred(draw, banner_y + (70 - size) / 2 - 4, title, size, (255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0))
-    _centred(draw, h * 0.83, "BOOSTER PACK", 46, (255, 255, 255), stroke_width=3, stroke_fill=(20, 20, 20))
+    _centred(draw, banner_y + (70 - size) / 2 - 4, title, size, (255, 255, 255), stroke=(2, (0, 0, 0)))
+    _centred(draw, h * 0.83, "BOOSTER PACK", 46, (255, 255, 255), stroke=(3, (20, 20, 20)))
     _centred(draw, h * 0.83 + 62, "10 ADDITIONAL GAME CARDS", 26, (250, 250, 250), heavy=False)
     # the foil's sheen: a few soft diagonal streaks
     sheen = Image.new("RGBA", pack.size, (255, 255, 255, 0))

@@ -468,14 +468,15 @@ def test_a_booster_pack_photographed_alone_is_no_card(
     import models.scan
 
     engine = whole_catalog_engine
-    titles = {c.game_id: sorted({s.name for s in c.sets}) for c in engine.matcher.catalogs}
+    from pipelines.render.packs import pack_titles
+
     photo = compose(
         [],
         np.random.default_rng(29),
         layout=CLOSEUP,
         styles=HELD_OUT_STYLES,
         negatives=1,
-        pack_titles=titles,
+        pack_titles=pack_titles(engine.matcher.catalogs),
         negative_kinds=("wrapper",),
     ).image
     buffer = io.BytesIO()
