@@ -347,10 +347,13 @@ class ScanEngine:
     def legible(self, text: CardText) -> float:
         """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage
         comes within 0.5 of some name, so below 0.7 counts as nothing), plus half a point for a
-        collector number (``012/193``, ``MST131``) in the bottom line."""
+        collector number (``012/193``, or an identifier the catalog holds, ``MST131``) in the bottom
+        line. A card's top line read upside down in its bottom strip, ``HP140``, has an identifier's
+        shape but names no card: it does not count (it turned cards the wrong way up)."""
         parsed = parse_collector(text.collector)
         name = self.matcher.name_score(text.name)
-        return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(parsed.get("number") or parsed.get("identifier"))
+        number = parsed.get("number") or parsed.get("identifier") in self.matcher.by_number
+        return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(number)
 
     async def refine_corners(
         self, rgb: np.ndarray, corners: list[np.ndarray], boxes: Sequence[Sequence[float]] | None = None

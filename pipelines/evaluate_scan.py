@@ -2,8 +2,10 @@
 
 A found card matches the labelled card its box overlaps most (IoU >= 0.5, each label once).
 Per matched card: identification (the first candidate's card id; in the top five), the finish,
-the tier, the overall grade against the rubric's, the TCG condition and the measured centering
-against the centering the card was rendered with (fully visible cards only).
+the tier, the overall grade against the rubric's, the TCG condition, the measured centering
+against the centering the card was rendered with (fully visible cards only), and the error of the
+four corners the scan returns (in reading order, after the scan turned the card by its art and
+text; and of the outline, whichever corner comes first) as a percentage of the card's diagonal.
 """
 
 from __future__ import annotations
@@ -92,6 +94,15 @@ def card_of(label: dict[str, Any]) -> str:
     return str(label["printing_id"]).split(":")[0]
 
 
+def corner_errors(found: Sequence[Sequence[float]], truth: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """Mean distance of ``found``'s four corners from ``truth``'s, as a percentage of the true card's
+    diagonal: in reading order, and of the outline (the best of the four rotations of ``found``)."""
+    quad, true = np.asarray(found, float), np.asarray(truth, float)
+    diagonal = float(np.linalg.norm(true[2] - true[0]))
+    errors = [float(np.linalg.norm(np.roll(quad, k, axis=0) - true, axis=1).mean()) for k in range(4)]
+    return 100 * errors[0] / diagonal, 100 * min(errors) / diagonal
+
+
 def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
     """Rows for matched cards, plus the counts of false positives and missed labelled cards."""
     pairs, false_positives, missed = pair_with_labels(found, labels)
@@ -110,6 +121,7 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
             "centering_error": None,
             "centering_unmeasured": None,
+            **dict(zip(("corner_error", "outline_error"), corner_errors(card["corners"], t["corners"]), strict=True)),
             # for reading the misses (`cardvault evaluate --rows`): what was there, what was read
             "label": next(k for k, c in enumerate(labels) if c is t),
             "card_id": card_id,
@@ -142,6 +154,8 @@ def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> 
     grade_errors = np.array([r["grade_error"] for r in rows], float)
     centering = np.array([r["centering_error"] for r in rows if r["centering_error"] is not None], float)
     unmeasured = [r["centering_unmeasured"] for r in rows if r.get("centering_unmeasured") is not None]
+    corners = np.array([r["corner_error"] for r in rows], float)
+    outlines = np.array([r["outline_error"] for r in rows], float)
     nan = float("nan")
     result = {
         "cards_labelled": float(tp + missed),
@@ -160,6 +174,9 @@ def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> 
         "centering_error_points": float(centering.mean()) if len(centering) else nan,
         # fully visible cards with an axis the measurement refused (see models.centering)
         "centering_unmeasured": float(np.mean(unmeasured)) if unmeasured else nan,
+        # the corners the scan returns, in reading order after its turn, as % of the card's diagonal
+        "corner_error_pct_of_diagonal": float(corners.mean()) if tp else nan,
+        "outline_error_pct_of_diagonal": float(outlines.mean()) if tp else nan,
     }
     for tier in ("GOOD", "FAIR", "POOR"):
         chosen = tiers == tier

@@ -344,6 +344,7 @@ def evaluate(
         "scan.GOOD_precision": ">= 0.998",
         "scan.grade_within_1": ">= 0.90",
         "scan.centering_error_points": "<= 2",
+        "scan.corner_error_pct_of_diagonal": "<= 1.5",
     }
     console.print(f"{'metric':<32} {'value':>10}  target")
     for key, value in result.items():

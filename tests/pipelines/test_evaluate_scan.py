@@ -56,12 +56,15 @@ def test_scored_rows_say_which_label_each_found_card_is_and_what_was_read() -> N
         grades = {"overall": 8.0, "condition": "NM"}
         condition = {"centering_lr": 0.5, "centering_tb": 0.5}
         extra = {"finish": "normal", "grades": grades, "keypoint_visible": [True] * 4, "condition": condition}
-        return _label(card_id, box, visible) | extra
+        x0, y0, x1, y1 = box
+        return _label(card_id, box, visible) | extra | {"corners": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
 
     labels = [full("a-1", [0, 0, 100, 140]), full("b-2", [400, 0, 500, 140]), full("c-3", [800, 0, 900, 140])]
     read = {"name": "Pikachu", "collector": "25/102"}
     found = {
         "box": [400, 0, 500, 140],
+        # read half a turn round, and 2 px off at the top right
+        "corners": [[500, 140], [400, 140], [400, 0], [502, 0]],
         "candidates": [{"card_id": "a-1"}],
         "embedding": [["b-2", 0.9]],
         "finish": "normal",
@@ -76,3 +79,6 @@ def test_scored_rows_say_which_label_each_found_card_is_and_what_was_read() -> N
     assert not row["top1"] and row["embedding_top1"] and row["grade_error"] == 1.5
     assert (row["overall"], row["overall_truth"], row["condition"], row["condition_truth"]) == (9.5, 8.0, "NM", "NM")
     assert abs(row["centering_error"] - 1.0) < 1e-9
+    diagonal = (100**2 + 140**2) ** 0.5
+    assert abs(row["outline_error"] - 100 * (2 / 4) / diagonal) < 1e-9
+    assert row["corner_error"] > 50  # half a turn off: each corner a diagonal away, but one 2 px nearer

@@ -131,6 +131,19 @@ def test_cards_read_upside_down_are_turned_round(engine: ScanEngine, catalogs: l
             assert np.allclose(card["corners"], twin["corners"], atol=8.0)
 
 
+def test_a_top_line_read_upside_down_is_no_collector_number(engine: ScanEngine) -> None:
+    """A card turned the wrong way up shows its HP line in the bottom strip: ``HP140`` has the shape
+    of a Flesh and Blood identifier but names no card, so it must not vouch for the wrong turn
+    (held-out seed 1001 turned a Pokémon card round by it and named it wrongly)."""
+    from models.ocr import CardText
+
+    def legible(collector: str) -> float:
+        return engine.legible(CardText(name="", name_score=0.0, collector=collector, collector_score=0.9))
+
+    assert legible("HP140") == 0.0 and legible("PT10") == 0.0
+    assert legible("MST131") == 0.5 and legible("063/193") == 0.5
+
+
 def test_a_photo_of_no_cards_yields_none(engine: ScanEngine) -> None:
     rng = np.random.default_rng(4)
     blank = compose([], rng, layout="table", styles=HELD_OUT_STYLES, negatives=0)
