@@ -11,10 +11,14 @@ import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from serve_app.core.errors import InvalidImage, PayloadTooLarge
 
-ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "MPO": "image/jpeg"}
+# a phone's own format: iPhones save HEIC unless told otherwise (read by libheif, through pillow-heif)
+register_heif_opener()
+ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "MPO": "image/jpeg", "HEIF": "image/heif"}
+HEVC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis")  # ftyp major brands of an HEVC-coded HEIF
 THUMBNAIL_SIZES = (128, 256, 512)
 
 
@@ -44,7 +48,7 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
         raise InvalidImage(f"not a readable image: {exc}") from None
     with image:
         if image.format not in ALLOWED:
-            raise InvalidImage(f"unsupported image type {image.format}; use JPEG, PNG or WebP")
+            raise InvalidImage(f"unsupported image type {image.format}; use JPEG, PNG, WebP or HEIC")
         width, height = image.size
         if width * height > max_pixels:
             raise PayloadTooLarge(
@@ -56,7 +60,10 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
             image.load()  # decodes fully: truncated or corrupt data fails here
         except (OSError, ValueError, SyntaxError) as exc:
             raise InvalidImage(f"image data is truncated or corrupt: {exc}") from None
-        return ImageInfo(ALLOWED[image.format], width, height, len(data))
+        content_type = ALLOWED[image.format]
+        if image.format == "HEIF" and data[8:12] in HEVC_BRANDS:
+            content_type = "image/heic"
+        return ImageInfo(content_type, width, height, len(data))
 
 
 def thumbnails(data: bytes) -> dict[int, bytes]:

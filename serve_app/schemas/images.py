@@ -21,7 +21,7 @@ class ImagePublic(BaseModel):
 
 
 class UploadRequest(BaseModel):
-    content_type: str = Field(pattern=r"^image/(jpeg|png|webp)$")
+    content_type: str = Field(pattern=r"^image/(jpeg|png|webp|heic|heif)$")
     byte_size: int = Field(gt=0)
 
 

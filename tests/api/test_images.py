@@ -54,6 +54,37 @@ async def test_upload_makes_thumbnails_behind_signed_urls(client: httpx.AsyncCli
     assert (await client.get(tampered)).status_code == 403
 
 
+def _heic(size: tuple[int, int] = (1600, 1200)) -> bytes:
+    """A photo as an iPhone saves it: HEIC (HEVC in HEIF), encoded by libheif through pillow-heif."""
+    from pillow_heif import from_pillow
+
+    buffer = io.BytesIO()
+    from_pillow(Image.new("RGB", size, (10, 120, 200))).save(buffer, quality=80)
+    return buffer.getvalue()
+
+
+async def test_a_phones_heic_photo_is_taken_and_thumbnailed(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    data = _heic()
+    assert data[4:12] == b"ftypheic"
+    response = await client.post(
+        "/api/v1/images", files={"file": ("IMG_0001.HEIC", data, "image/heic")}, headers=alice.headers
+    )
+    assert response.status_code == 201, response.text
+    image = response.json()
+    assert (image["width"], image["height"], image["content_type"]) == (1600, 1200, "image/heic")
+    for size, url in image["thumbnails"].items():
+        blob = await client.get(_path(url))
+        with Image.open(io.BytesIO(blob.content)) as thumb:
+            assert thumb.format == "WEBP" and max(thumb.size) == int(size)
+            assert thumb.getpixel((thumb.width // 2, thumb.height // 2))[2] > 150  # still blue
+    original = await client.get(_path(image["url"]))
+    assert original.content == data and original.headers["content-type"] == "image/heic"
+    truncated = await client.post(
+        "/api/v1/images", files={"file": ("cut.heic", data[: len(data) // 2], "image/heic")}, headers=alice.headers
+    )
+    assert truncated.status_code == 422 and truncated.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_signed_upload_url_flow(client: httpx.AsyncClient, alice: ApiUser) -> None:
     data = _jpeg((800, 600))
     ticket = await client.post(

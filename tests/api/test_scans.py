@@ -192,3 +192,32 @@ async def test_scan_of_an_uploaded_image_key_and_live_events(
     assert waited.json()["status"] == "done"
     assert [c["corners"] for c in waited.json()["cards"]] == [c["corners"] for c in body["cards"]]
     assert waited.headers["Location"] == f"/api/v1/scans/{waited.json()['id']}"
+
+
+async def test_a_heic_photo_straight_from_a_phone_is_scanned(
+    client: httpx.AsyncClient, alice: ApiUser, catalogs: list[Catalog]
+) -> None:
+    """iPhones save HEIC: the scan reads it as it reads the same photo as JPEG."""
+    from pillow_heif import from_pillow
+
+    jpeg = _photo(catalogs, ["sv3pt5-25"], seed=9)
+    buffer = io.BytesIO()
+    from_pillow(Image.open(io.BytesIO(jpeg)).convert("RGB")).save(buffer, quality=90)
+    bodies = []
+    for name, data, kind in (("one.jpg", jpeg, "image/jpeg"), ("IMG_0002.HEIC", buffer.getvalue(), "image/heic")):
+        created = await client.post(
+            "/api/v1/scans",
+            files={"file": (name, data, kind)},
+            headers=alice.headers | {"Prefer": "wait=30"},
+        )
+        assert created.status_code == 200, created.text
+        bodies.append(created.json())
+    jpeg_body, heic_body = bodies
+    assert heic_body["status"] == "done" and (heic_body["width"], heic_body["height"]) == (
+        jpeg_body["width"],
+        jpeg_body["height"],
+    )
+    named = [[c["candidates"][0]["card_id"] for c in b["cards"] if c["candidates"]] for b in bodies]
+    assert "sv3pt5-25" in named[1] and named[0] == named[1]
+    for heic_card, jpeg_card in zip(heic_body["cards"], jpeg_body["cards"], strict=True):
+        assert np.allclose(heic_card["corners"], jpeg_card["corners"], atol=6.0)  # two lossy codecs, one photo

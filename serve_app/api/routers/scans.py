@@ -46,7 +46,7 @@ async def create_scan(
     state: StateDep,
     session: SessionDep,
     response: Response,
-    file: Annotated[UploadFile | None, File(description="the photo (JPEG, PNG or WebP)")] = None,
+    file: Annotated[UploadFile | None, File(description="the photo (JPEG, PNG, WebP or HEIC)")] = None,
     image_key: Annotated[str | None, Form(pattern=r"^[0-9a-f]{32}$", description="or an uploaded image")] = None,
     prefer: Annotated[
         str | None, Header(description="`wait=N`: answer with the finished scan if it is done within N s (<= 30)")
