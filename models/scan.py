@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
+from pillow_heif import register_heif_opener
 
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, looked_twice
@@ -42,6 +44,8 @@ from models.matching import (
 from models.ocr import BOTTOM_STRIP, TOP_STRIP, CardOCR, CardText, TextLine, strips, texts_of
 from models.rectify import at_size, rectify_card, shown_card, stacking, unpad, visibility
 from models.refine import edge_gradients, refine_corners
+
+register_heif_opener()  # photos as phones save them (HEIC), in whichever process scans
 
 MODELS_DIR = Path(__file__).resolve().parent
 CENTERING_MARGIN = 24  # px of the photo kept around each rectified card, for its centering (models.centering)
@@ -91,6 +95,7 @@ BACKS = ("pokemon", "fab")
 # --printed-packs`), were kept by their detection or art alone
 READABLE_SIDE = 360.0
 READABLE_IN_VIEW = 0.9
+HP_ON_TOP = re.compile(r"\bH\s?P\s?\d{2,3}\b|\b\d{2,3}\s?HP\b")  # ``HP140``, or ``140 HP`` on older cards
 NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
 
 
@@ -349,11 +354,14 @@ class ScanEngine:
         comes within 0.5 of some name, so below 0.7 counts as nothing), plus half a point for a
         collector number (``012/193``, or an identifier the catalog holds, ``MST131``) in the bottom
         line. A card's top line read upside down in its bottom strip, ``HP140``, has an identifier's
-        shape but names no card: it does not count (it turned cards the wrong way up)."""
+        shape but names no card: it does not count (it turned cards the wrong way up). A Pokémon's HP
+        read in the top strip where its name was not (``HP140``) counts half a point as well: the
+        card's top line is where it should be."""
         parsed = parse_collector(text.collector)
         name = self.matcher.name_score(text.name)
         number = parsed.get("number") or parsed.get("identifier") in self.matcher.by_number
-        return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(number)
+        hp_on_top = name < NAME_FLOOR and HP_ON_TOP.search(text.name.upper()) is not None
+        return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(number) + 0.5 * hp_on_top
 
     async def refine_corners(
         self, rgb: np.ndarray, corners: list[np.ndarray], boxes: Sequence[Sequence[float]] | None = None
@@ -735,7 +743,7 @@ class ScanPayload:
 
 
 def decode_photo(data: bytes) -> Image.Image:
-    """The photo upright (phones store the turn in EXIF), as RGB."""
+    """The photo upright (phones store the turn in EXIF), as RGB; JPEG, PNG, WebP or HEIC."""
     from PIL import ImageOps
 
     with Image.open(io.BytesIO(data)) as raw:

@@ -142,6 +142,9 @@ def test_a_top_line_read_upside_down_is_no_collector_number(engine: ScanEngine) 
 
     assert legible("HP140") == 0.0 and legible("PT10") == 0.0
     assert legible("MST131") == 0.5 and legible("063/193") == 0.5
+    # the HP read where the name should be: the top line is on top, though the name did not read
+    assert engine.legible(CardText(name="HP140", name_score=0.9, collector="", collector_score=0.0)) == 0.5
+    assert engine.legible(CardText(name="120 HP", name_score=0.9, collector="", collector_score=0.0)) == 0.5
 
 
 def test_a_photo_of_no_cards_yields_none(engine: ScanEngine) -> None:
