@@ -504,3 +504,25 @@ def test_a_booster_pack_photographed_alone_is_no_card(
     monkeypatch.setattr(models.scan, "READABLE_SIDE", math.inf)  # without the rule: a card, named wrong
     output = asyncio.run(engine.scan(Image.open(io.BytesIO(buffer.getvalue()))))
     assert len(output.cards) == 1 and not output.unread
+
+
+@pytest.mark.parametrize("codec", ["JPEG", "HEIC"])
+def test_a_phone_photo_turned_by_its_exif_is_decoded_upright(codec: str) -> None:
+    """Phones store a portrait photo landscape with EXIF orientation 6 (turn a quarter clockwise):
+    JPEG and HEIC come out upright alike."""
+    from pillow_heif import from_pillow
+
+    from models.scan import decode_photo
+
+    stored = Image.new("RGB", (64, 48), (200, 30, 30))
+    stored.paste((0, 0, 255), (0, 0, 10, 10))  # a blue mark at the stored image's top left
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    if codec == "HEIC":
+        from_pillow(stored).save(buffer, quality=90, exif=exif.tobytes())
+    else:
+        stored.save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+    upright = decode_photo(buffer.getvalue())
+    assert upright.size == (48, 64)
+    assert upright.getpixel((44, 3))[2] > 200 and upright.getpixel((3, 3))[0] > 150  # the mark now top right
