@@ -355,6 +355,7 @@ class CatalogMatcher:
         self.by_name = dict(by_name)
         self.names = list(self.by_name)
         self.sorted_names = sorted(self.names)
+        self.sorted_reversed = sorted(name[::-1] for name in self.names)  # for names by their end
         # each catalog card's row among the reference faces (cards without one are left out)
         self.reference_rows: dict[int, int] = {}
         self.reference_vectors = np.zeros((0, 0), np.float32)
@@ -385,6 +386,16 @@ class CatalogMatcher:
             if not name.startswith(prefix):
                 break
             out.append(name)
+        return out
+
+    def names_ending(self, suffix: str) -> list[str]:
+        """Catalog names (normalised) that end with ``suffix``, at most ``PREFIX_NAMES``."""
+        start = bisect.bisect_left(self.sorted_reversed, suffix[::-1])
+        out = []
+        for reversed_name in self.sorted_reversed[start : start + PREFIX_NAMES]:
+            if not reversed_name.startswith(suffix[::-1]):
+                break
+            out.append(reversed_name[::-1])
         return out
 
     def art_among(self, embedding: np.ndarray, indices: Sequence[int]) -> tuple[int, float] | None:
@@ -446,10 +457,11 @@ class CatalogMatcher:
                 for index in self.by_name[matched][:400]:
                     name_scores[index] = max(name_scores.get(index, 0.0), score / 100)
             pool |= set(name_scores)
-        # no catalog name read: the line may be the start of one whose end another card covers
+        # no catalog name read: the line may be the start of one whose end another card covers, or the
+        # end of one whose start is covered (``onator-GX`` for Turtonator-GX)
         prefix_scores: dict[int, float] = {}
         if len(name) >= PREFIX_MIN and max(name_scores.values(), default=0.0) < NAME_SURE:
-            for full in self.names_starting(name):
+            for full in dict.fromkeys(self.names_starting(name) + self.names_ending(name)):
                 for index in self.by_name[full][:400]:
                     prefix_scores[index] = max(prefix_scores.get(index, 0.0), len(name) / len(full))
             pool |= set(prefix_scores)

@@ -107,6 +107,18 @@ def test_name_and_collector_line_identify_a_card_without_its_art(matcher: Catalo
     assert match.tier == "GOOD" and match.candidates[0].confidence > 0.95
 
 
+def test_a_name_whose_start_is_covered_is_known_by_its_end(matcher: CatalogMatcher) -> None:
+    """Another card over the left of the name line leaves its end (``onator-GX`` for Turtonator-GX,
+    held-out seed 1003): the names that end so are the candidates, as a name's start is for its end."""
+    assert matcher.names_ending(normalize_name("stoise")) == [normalize_name("Blastoise")]
+    indices, features = matcher.evidence([], "stoise HP100")
+    part = {matcher.cards[i].name: features[k, FEATURES.index("name_prefix")] for k, i in enumerate(indices)}
+    assert part["Blastoise"] == pytest.approx(6 / 9)  # the share of the name read
+    match = matcher.match([], name_text="stoise HP100")
+    assert match.candidates and match.candidates[0].card.name == "Blastoise"
+    assert match.tier != "GOOD"  # a name in part is not enough
+
+
 def test_typos_and_same_name_reprints(matcher: CatalogMatcher) -> None:
     charmanders = [c for c in matcher.cards if c.name == "Charmander"]
     assert len(charmanders) >= 2  # several sets print one
