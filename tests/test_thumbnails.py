@@ -42,3 +42,23 @@ def test_small_and_png_images_are_not_enlarged() -> None:
         assert thumb.size == (300, 200)
     with Image.open(io.BytesIO(out[128])) as thumb:
         assert thumb.width == 128 and abs(thumb.height - 128 * 200 / 300) < 1
+
+
+def test_a_sideways_heic_is_validated_and_thumbnailed_upright_from_one_decode() -> None:
+    """An iPhone's HEIC: validated and thumbnailed from the one full decode, upright like the JPEG."""
+    from pillow_heif import from_pillow
+
+    from serve_app.core.images import inspect_and_thumbnail
+
+    stored = Image.new("RGB", (2000, 1500), (20, 40, 200))  # as _sideways_photo: its left third red
+    stored.paste((220, 20, 20), (0, 0, 660, 1500))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 CW to view (pillow-heif writes it as the file's rotation)
+    buffer = io.BytesIO()
+    from_pillow(stored).save(buffer, quality=85, exif=exif.tobytes())
+    info, out = inspect_and_thumbnail(buffer.getvalue(), max_bytes=10**8, max_pixels=10**8)
+    assert info.content_type == "image/heic"
+    with Image.open(io.BytesIO(out[256])) as thumb:
+        assert thumb.height == 256 and abs(thumb.width - 256 * 1500 / 2000) < 1  # portrait now
+        top = thumb.convert("RGB").getpixel((thumb.width // 2, 2))
+        assert top[0] > 150 and top[2] < 100, top

@@ -8,7 +8,7 @@ import uuid
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.core.errors import ImageNotFound, PayloadTooLarge
-from serve_app.core.images import THUMBNAIL_SIZES, inspect_image, thumbnails
+from serve_app.core.images import THUMBNAIL_SIZES, inspect_and_thumbnail
 from serve_app.core.storage import ObjectMissing, ObjectStorage
 from serve_app.db.tables import Image
 from serve_app.schemas.images import ImagePublic, UploadTicket
@@ -26,8 +26,10 @@ def thumbnail_key(key: str, size: int) -> str:
 async def _store(
     storage: ObjectStorage, settings: Settings, image: Image, data: bytes, *, write_original: bool
 ) -> None:
-    info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
-    thumbs = await asyncio.to_thread(thumbnails, data)
+    # off the event loop: a phone's 12 MP photo takes 0.1 s (JPEG) to 0.6 s (HEIC) to decode
+    info, thumbs = await asyncio.to_thread(
+        inspect_and_thumbnail, data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+    )
     if write_original:
         await storage.put(original_key(image.key), data, info.content_type)
     for size, thumb in thumbs.items():
