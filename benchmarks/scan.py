@@ -1,13 +1,14 @@
 """Scan latency, throughput and accuracy through HTTP, against the Ray Serve application.
 
     .venv/bin/python benchmarks/scan.py [--requests 20] [--seconds 20] [--concurrency 4]
-        [--scenes datasets/heldout-s1001 --limit 100] [--device auto] [--faces DIR]
+        [--scenes datasets/heldout-s1001 --limit 100] [--device auto] [--faces DIR] [--heic]
 
 Starts ``cardvault serve`` (the embedded default with the model deployments), then:
 
 1. latency: 1-card and 9-card photos (held-out sets, a table and a binder page) posted one at a
-   time; p50/p95 from POST to the finished result (``Prefer: wait``, polling if it comes back
-   202; ``--poll`` measures the polling client instead), and the server's time per stage;
+   time (``--heic``: also the same photos as HEIC); p50/p95 from POST to the finished result
+   (``Prefer: wait``, polling if it comes back 202; ``--poll`` measures the polling client instead),
+   and the server's time per stage;
 2. throughput: ``--concurrency`` clients posting 9-card photos for ``--seconds``: cards/s;
 3. accuracy (``--scenes``, repeatable): every photo of a synthetic scene set through the API,
    matched to its labels (IoU >= 0.5): detection recall/precision, identification top-1 with
@@ -58,6 +59,16 @@ def photos(cards: int, count: int, seed: int) -> list[bytes]:
     return out
 
 
+def as_heic(jpeg: bytes) -> bytes:
+    """The same photo as a phone would save it: HEIC (HEVC in HEIF, quality 80)."""
+    from PIL import Image
+    from pillow_heif import from_pillow
+
+    buffer = io.BytesIO()
+    from_pillow(Image.open(io.BytesIO(jpeg)).convert("RGB")).save(buffer, quality=80)
+    return buffer.getvalue()
+
+
 WAIT = True  # ask for the result in the POST's answer (Prefer: wait); --poll turns it off
 
 
@@ -90,9 +101,12 @@ def pct(values: list[float], q: float) -> float:
 async def latency(url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
     print(f"\n{'photo':<10} {'n':>3} | {'p50 ms':>7} {'p95 ms':>7} | server median ms per stage")
     print("-" * 100)
+    cells = [(1, "JPEG"), (9, "JPEG")] + ([(1, "HEIC"), (9, "HEIC")] if args.heic else [])
     async with aiohttp.ClientSession(headers=headers) as http:
-        for cards in (1, 9):
+        for cards, codec in cells:
             images = photos(cards, args.requests + 2, seed=cards)
+            if codec == "HEIC":
+                images = [as_heic(image) for image in images]
             for image in images[:2]:  # warm-up
                 await scan(http, url, image)
             times, stages = [], []
@@ -102,9 +116,8 @@ async def latency(url: str, headers: dict[str, str], args: argparse.Namespace) -
                 stages.append(body["timings_ms"])
             keys = [k for k in stages[0] if k != "total"] + ["total"]
             per_stage = "  ".join(f"{k} {statistics.median(s.get(k, 0) for s in stages):.0f}" for k in keys)
-            print(
-                f"{cards}-card{'':<4} {len(times):>3} | {pct(times, 0.5):>7.0f} {pct(times, 0.95):>7.0f} | {per_stage}"
-            )
+            label = f"{cards}-card" + (" HEIC" if codec == "HEIC" else "")
+            print(f"{label:<10} {len(times):>3} | {pct(times, 0.5):>7.0f} {pct(times, 0.95):>7.0f} | {per_stage}")
 
 
 async def throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
@@ -183,6 +196,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--poll", action="store_true", help="poll GET /scans/{id} instead of Prefer: wait")
+    parser.add_argument("--heic", action="store_true", help="also post the latency photos as HEIC, as phones save them")
     parser.add_argument(
         "--faces",
         type=Path,
