@@ -25,7 +25,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
+from itertools import pairwise, takewhile
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,12 @@ AS_DIGIT = str.maketrans("OQDIL", "00011")
 AS_LETTER = str.maketrans("0158", "OISB")
 
 
+def starting_with(ordered: Sequence[str], prefix: str) -> list[str]:
+    """The strings of sorted ``ordered`` that begin with ``prefix``, at most ``PREFIX_NAMES``."""
+    start = bisect.bisect_left(ordered, prefix)
+    return list(takewhile(lambda s: s.startswith(prefix), ordered[start : start + PREFIX_NAMES]))
+
+
 def near_identifier(identifier: str, words: set[str]) -> bool:
     """Whether a word read is ``identifier`` (``HVY190``: three letters, three digits) but for one letter."""
     if not re.fullmatch(r"[A-Z]{3}\d{3}", identifier):
@@ -380,23 +386,11 @@ class CatalogMatcher:
 
     def names_starting(self, prefix: str) -> list[str]:
         """Catalog names (normalised) that begin with ``prefix``, at most ``PREFIX_NAMES``."""
-        start = bisect.bisect_left(self.sorted_names, prefix)
-        out = []
-        for name in self.sorted_names[start : start + PREFIX_NAMES]:
-            if not name.startswith(prefix):
-                break
-            out.append(name)
-        return out
+        return starting_with(self.sorted_names, prefix)
 
     def names_ending(self, suffix: str) -> list[str]:
         """Catalog names (normalised) that end with ``suffix``, at most ``PREFIX_NAMES``."""
-        start = bisect.bisect_left(self.sorted_reversed, suffix[::-1])
-        out = []
-        for reversed_name in self.sorted_reversed[start : start + PREFIX_NAMES]:
-            if not reversed_name.startswith(suffix[::-1]):
-                break
-            out.append(reversed_name[::-1])
-        return out
+        return [name[::-1] for name in starting_with(self.sorted_reversed, suffix[::-1])]
 
     def art_among(self, embedding: np.ndarray, indices: Sequence[int]) -> tuple[int, float] | None:
         """Which of these cards (catalog indices) the art looks most like, by how much (cosine)

@@ -26,6 +26,7 @@ from models.corners import CornerRefiner
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
 from models.scan import CENTERING_MARGIN, portrait_corners, refine_all
+from pipelines.evaluate_scan import corner_errors
 from pipelines.scene_dataset import MIN_VISIBLE
 
 SCORE_CUTS = (0.4, 0.75)
@@ -47,7 +48,7 @@ def evaluate_detector(
     detector = CardDetector(onnx, imgsz=imgsz, providers=["CPUExecutionProvider"])
     entries = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines()][:limit]
     counts = {0.5: [0, 0, 0], 0.75: [0, 0, 0]}  # tp, fp, fn
-    corner_errors: list[float] = []
+    reading_errors: list[float] = []  # % of the diagonal, as evaluate_scan.corner_errors gives them
     outline_errors: list[float] = []
     groups: list[tuple[str, bool]] = []  # per matched card: its layout (or partly hidden), whether in view
     centering_errors: list[float] = []
@@ -84,17 +85,10 @@ def evaluate_detector(
                     matched.add(best)
                     tally[0] += 1
                     if threshold == 0.5:
-                        corners = np.array(truth[best]["corners"])
-                        diagonal = float(np.linalg.norm(corners[2] - corners[0]))
-                        corner_errors.append(float(np.linalg.norm(p.corners - corners, axis=1).mean()) / diagonal)
+                        in_reading_order, outline = corner_errors(p.corners, truth[best]["corners"])
+                        reading_errors.append(in_reading_order)
+                        outline_errors.append(outline)
                         in_view = all(truth[best]["keypoint_visible"])
-                        outline_errors.append(
-                            min(
-                                float(np.linalg.norm(np.roll(p.corners, k, axis=0) - corners, axis=1).mean())
-                                for k in range(4)
-                            )
-                            / diagonal
-                        )
                         groups.append((entry["layout"] if in_view else "partly hidden", in_view))
                         if in_view:  # the whole card is in view
                             crop = rectify_card(image, portrait_corners(p.corners), margin=CENTERING_MARGIN)
@@ -119,15 +113,15 @@ def evaluate_detector(
         fp = sum(1 for score, hit in scored if not hit and score >= cut)
         result[f"precision@0.5.score>={cut}"] = tp / max(tp + fp, 1)
         result[f"recall@0.5.score>={cut}"] = tp / max(truths, 1)
-    result["corner_error_pct_of_diagonal"] = 100 * float(np.mean(corner_errors)) if corner_errors else float("nan")
-    result["outline_error_pct_of_diagonal"] = 100 * float(np.mean(outline_errors)) if outline_errors else float("nan")
+    result["corner_error_pct_of_diagonal"] = float(np.mean(reading_errors)) if reading_errors else float("nan")
+    result["outline_error_pct_of_diagonal"] = float(np.mean(outline_errors)) if outline_errors else float("nan")
     outlines = np.array(outline_errors)
     # the gross misses (an outline on the art window or on a neighbour): what the mean is made of
-    result["outline_error_over_5pct"] = float((outlines > 0.05).mean()) if len(outlines) else float("nan")
+    result["outline_error_over_5pct"] = float((outlines > 5).mean()) if len(outlines) else float("nan")
     for name in ("in view", *sorted({g for g, _ in groups})):
         chosen = [g == name or (name == "in view" and seen) for g, seen in groups]
         if any(chosen):
-            result[f"outline_error_median_pct.{name}"] = 100 * float(np.median(outlines[chosen]))
+            result[f"outline_error_median_pct.{name}"] = float(np.median(outlines[chosen]))
     # centering from the detector's corners: rectify, then measure the printed frame
     result["centering_error_points"] = float(np.nanmean(centering_errors)) if centering_errors else float("nan")
     result["centering_axes_unmeasured"] = float(np.isnan(centering_errors).mean()) if centering_errors else float("nan")

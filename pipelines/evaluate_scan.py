@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from models.detector import _iou as box_iou
 
@@ -94,7 +95,7 @@ def card_of(label: dict[str, Any]) -> str:
     return str(label["printing_id"]).split(":")[0]
 
 
-def corner_errors(found: Sequence[Sequence[float]], truth: Sequence[Sequence[float]]) -> tuple[float, float]:
+def corner_errors(found: npt.ArrayLike, truth: npt.ArrayLike) -> tuple[float, float]:
     """Mean distance of ``found``'s four corners from ``truth``'s, as a percentage of the true card's
     diagonal: in reading order, and of the outline (the best of the four rotations of ``found``)."""
     quad, true = np.asarray(found, float), np.asarray(truth, float)
@@ -110,6 +111,7 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
     for i, t in pairs:
         card = found[i]
         card_id = card_of(t)
+        corner_error, outline_error = corner_errors(card["corners"], t["corners"])
         ids = [c["card_id"] for c in card["candidates"]]
         row = {
             "top1": bool(ids) and ids[0] == card_id,
@@ -121,7 +123,8 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "condition_ok": card["grade"]["condition"] == t["grades"]["condition"],
             "centering_error": None,
             "centering_unmeasured": None,
-            **dict(zip(("corner_error", "outline_error"), corner_errors(card["corners"], t["corners"]), strict=True)),
+            "corner_error": corner_error,
+            "outline_error": outline_error,
             # for reading the misses (`cardvault evaluate --rows`): what was there, what was read
             "label": next(k for k, c in enumerate(labels) if c is t),
             "card_id": card_id,
