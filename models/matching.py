@@ -463,7 +463,18 @@ class CatalogMatcher:
         identifier = collector.get("identifier")
         for key in (number, identifier):
             if key:
-                pool |= set(self.by_number.get(key, [])[:400])
+                numbered = self.by_number.get(key, [])[:400]
+                pool |= set(numbered)
+                # a line cut short by a card over it that a catalog name nearly matches (``Take th``: Take
+                # That! at 0.875) skipped the lookup by start and end above: a card of the number read whose
+                # name begins or ends with it is named by both (``Take the Upper Hand``, HVY112)
+                if len(name) >= PREFIX_MIN:
+                    for index in numbered:
+                        full = normalize_name(self.cards[index].name)
+                        if index in prefix_scores or full == name:
+                            continue
+                        if full.startswith(name) or full.endswith(name):
+                            prefix_scores[index] = len(name) / len(full)
         face_lead = face_leader(faces, self.by_id)
         if face_lead is not None:
             pool.add(face_lead[0])

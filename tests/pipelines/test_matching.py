@@ -119,6 +119,22 @@ def test_a_name_whose_start_is_covered_is_known_by_its_end(matcher: CatalogMatch
     assert match.tier != "GOOD"  # a name in part is not enough
 
 
+def test_a_name_cut_short_is_known_with_the_number_read(catalogs: list[Catalog]) -> None:
+    """A name line cut short by a card over it (``Spina``) that another name nearly matches (Spinda,
+    0.91) is not looked up by its start; with the identifier read, the card of that identifier whose
+    name begins with it is named by both (held-out seed 1001: ``Take th`` and HVY112, Take the Upper
+    Hand, had been named Take That!). With the shipped fusion's weights."""
+    from models.matching import Fusion
+    from models.scan import ModelPaths
+
+    matcher = CatalogMatcher(catalogs, Fusion.load(ModelPaths().fusion))
+    match = matcher.match([], name_text="Spina", collector_text="WTR044")
+    assert match.candidates[0].card.card_id == "WTR044"
+    assert match.candidates[0].card.name == "Spinal Crush"
+    # the identifier of a card whose name does not begin so lends the line nothing
+    assert matcher.match([], name_text="Spina", collector_text="WTR045").candidates[0].card.name == "Spinda"
+
+
 def test_typos_and_same_name_reprints(matcher: CatalogMatcher) -> None:
     charmanders = [c for c in matcher.cards if c.name == "Charmander"]
     assert len(charmanders) >= 2  # several sets print one
