@@ -158,14 +158,15 @@ def edge_contrasts(
     h, w = rgb.shape[:2]
 
     def gray(points: np.ndarray) -> np.ndarray:  # only where it is sampled: a whole photo costs ~30 ms
-        values: np.ndarray = rgb[points[:, 1], points[:, 0]].astype(np.float32)
-        if colour and values.ndim == 2:
-            return values
-        return np.asarray(values.mean(axis=-1) if values.ndim == 2 else values)
+        values: np.ndarray = rgb[points[..., 1], points[..., 0]].astype(np.float32)
+        if values.ndim == points.ndim:  # colour: the channels kept, or their mean
+            return values if colour else np.asarray(values.mean(axis=-1))
+        return values
 
     def step(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The difference across the edge at each pair of points (..., 2)."""
         d = np.abs(gray(p) - gray(q))
-        return np.asarray(d.max(axis=-1) if d.ndim == 2 else d)
+        return np.asarray(d.max(axis=-1) if d.ndim == p.ndim else d)
 
     def contrast(quad: np.ndarray, other: np.ndarray) -> float | None:
         centre = other.mean(axis=0)
@@ -180,17 +181,17 @@ def edge_contrasts(
                 continue
             direction = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
             unit = np.array([-direction[1], direction[0]])
-            best: np.ndarray | None = None
-            for shift in shifts:  # an outline a few px off the card's edge: the edge looked for beside it
-                at = points[inside] + unit * shift
-                p, q = at + unit * offset, at - unit * offset
-                ok = (p[:, 0] >= 0) & (p[:, 0] < w - 1) & (p[:, 1] >= 0) & (p[:, 1] < h - 1)
-                ok &= (q[:, 0] >= 0) & (q[:, 0] < w - 1) & (q[:, 1] >= 0) & (q[:, 1] < h - 1)
-                found = step(p[ok].astype(int), q[ok].astype(int))
-                if len(found) and (best is None or np.median(found) > np.median(best)):
-                    best = found
-            if best is not None:
-                values.append(best)
+            # an outline a few px off the card's edge: the edge looked for beside it, at each shift at once
+            at = points[inside][None] + np.asarray(shifts, float)[:, None, None] * unit  # (shifts, n, 2)
+            p, q = at + unit * offset, at - unit * offset
+            ok = (p[..., 0] >= 0) & (p[..., 0] < w - 1) & (p[..., 1] >= 0) & (p[..., 1] < h - 1)
+            ok &= (q[..., 0] >= 0) & (q[..., 0] < w - 1) & (q[..., 1] >= 0) & (q[..., 1] < h - 1)
+            if not ok.any():
+                continue
+            found = step(np.where(ok[..., None], p, 0).astype(int), np.where(ok[..., None], q, 0).astype(int))
+            medians = [float(np.median(f[k])) if (k := ok[i]).any() else -1.0 for i, f in enumerate(found)]
+            best = int(np.argmax(medians))
+            values.append(found[best][ok[best]])
         joined = np.concatenate(values) if values else np.zeros(0)
         return float(np.median(joined)) if len(joined) >= 8 else None
 
