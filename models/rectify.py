@@ -157,15 +157,15 @@ def edge_contrasts(
     card's edge); None where too little of it lies in the photo."""
     h, w = rgb.shape[:2]
 
-    def gray(points: np.ndarray) -> np.ndarray:  # only where it is sampled: a whole photo costs ~30 ms
+    def sample(points: np.ndarray) -> np.ndarray:  # only where it is looked at: a whole photo in grey costs ~30 ms
         values: np.ndarray = rgb[points[..., 1], points[..., 0]].astype(np.float32)
-        if values.ndim == points.ndim:  # colour: the channels kept, or their mean
+        if values.ndim == points.ndim:  # a colour photo: its channels kept, or their mean (grey)
             return values if colour else np.asarray(values.mean(axis=-1))
         return values
 
     def step(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         """The difference across the edge at each pair of points (..., 2)."""
-        d = np.abs(gray(p) - gray(q))
+        d = np.abs(sample(p) - sample(q))
         return np.asarray(d.max(axis=-1) if d.ndim == p.ndim else d)
 
     def contrast(quad: np.ndarray, other: np.ndarray) -> float | None:
