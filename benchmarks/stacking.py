@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/stacking.py --scenes datasets/calib-train-s77 --scenes datasets/heldout-s1001
 
 Each photo's cards are found as the scan finds them (shipped detector, its score threshold, the
-corner network, the card turned upright); each found card pairs with the labelled card its box
+corner network, put in portrait order); each found card pairs with the labelled card its box
 overlaps most (IoU >= 0.5). For every pair of overlapping found cards that both paired, the truth is
 the scene's own order (a card pasted later lies on the earlier ones). Prints, per rule (how many times
 one edge's contrast must exceed the other's, and the least contrast the top card's edge must show),
