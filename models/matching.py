@@ -328,6 +328,7 @@ class CatalogMatcher:
         self.catalogs = list(catalogs)
         self.cards: list[CatalogCard] = []
         self.keys: list[str] = []  # each card's collector key (012 -> 12, MST095 -> MST95)
+        self.normalized: list[str] = []  # each card's name, normalised (``normalize_name``)
         self.by_id: dict[str, int] = {}
         by_name: dict[str, list[int]] = defaultdict(list)
         self.by_number: dict[str, list[int]] = defaultdict(list)
@@ -350,7 +351,8 @@ class CatalogMatcher:
                 index = len(self.cards)
                 self.cards.append(entry)
                 self.by_id[card.id] = index
-                by_name[normalize_name(card.name)].append(index)
+                self.normalized.append(normalize_name(card.name))
+                by_name[self.normalized[index]].append(index)
                 for part in card.name.split(" // "):
                     if part != card.name:
                         by_name[normalize_name(part)].append(index)
@@ -470,7 +472,7 @@ class CatalogMatcher:
                 # name begins or ends with it is named by both (``Take the Upper Hand``, HVY112)
                 if len(name) >= PREFIX_MIN:
                     for index in numbered:
-                        full = normalize_name(self.cards[index].name)
+                        full = self.normalized[index]
                         if index in prefix_scores or full == name:
                             continue
                         if full.startswith(name) or full.endswith(name):

@@ -189,7 +189,7 @@ def edge_contrasts(
             if not ok.any():
                 continue
             found = step(np.where(ok[..., None], p, 0).astype(int), np.where(ok[..., None], q, 0).astype(int))
-            medians = [float(np.median(f[k])) if (k := ok[i]).any() else -1.0 for i, f in enumerate(found)]
+            medians = [float(np.median(f[m])) if m.any() else -1.0 for f, m in zip(found, ok, strict=True)]
             best = int(np.argmax(medians))
             values.append(found[best][ok[best]])
         joined = np.concatenate(values) if values else np.zeros(0)
