@@ -1,12 +1,13 @@
 """Scan latency, throughput and accuracy through HTTP, against the Ray Serve application.
 
     .venv/bin/python benchmarks/scan.py [--requests 20] [--seconds 20] [--concurrency 4]
-        [--scenes datasets/heldout-s1001 --limit 100] [--device auto] [--faces DIR] [--heic]
+        [--scenes datasets/heldout-s1001 --limit 100] [--device auto] [--faces DIR] [--heic] [--phone]
 
 Starts ``cardvault serve`` (the embedded default with the model deployments), then:
 
 1. latency: 1-card and 9-card photos (held-out sets, a table and a binder page) posted one at a
-   time (``--heic``: also the same photos as HEIC); p50/p95 from POST to the finished result
+   time (``--heic``: also the same photos as HEIC; ``--phone``: also 1- and 9-card photos of a
+   phone's 12 MP, 4032 x 3024); p50/p95 from POST to the finished result
    (``Prefer: wait``, polling if it comes back 202; ``--poll`` measures the polling client instead),
    and the server's time per stage;
 2. throughput: ``--concurrency`` clients posting 9-card photos for ``--seconds``: cards/s;
@@ -39,8 +40,11 @@ from api_throughput import EMAIL, PASSWORD, ROOT, free_port, login, prepare, sta
 DATA = ROOT.parent / "shared" / "data"
 
 
-def photos(cards: int, count: int, seed: int) -> list[bytes]:
-    """``count`` JPEG photos of ``cards`` held-out cards each (table for 1, binder page for 9)."""
+PHONE = (4032, 3024)  # a phone's 12 MP photo
+
+
+def photos(cards: int, count: int, seed: int, size: tuple[int, int] = (1280, 960)) -> list[bytes]:
+    """``count`` JPEG photos of ``cards`` held-out cards each (table for 1, binder page for 9) of ``size``."""
     from pipelines.catalog_sources import load_catalogs
     from pipelines.render.backgrounds import HELD_OUT_STYLES
     from pipelines.render.scenes import compose
@@ -52,7 +56,8 @@ def photos(cards: int, count: int, seed: int) -> list[bytes]:
     out = []
     for _ in range(count):
         specs = [pool[int(i)] for i in rng.choice(len(pool), cards, replace=False)]
-        scene = compose(specs, rng, layout="table" if cards == 1 else "binder", styles=HELD_OUT_STYLES, negatives=0)
+        layout = "table" if cards == 1 else "binder"
+        scene = compose(specs, rng, size=size, layout=layout, styles=HELD_OUT_STYLES, negatives=0)
         buffer = io.BytesIO()
         scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
         out.append(buffer.getvalue())
@@ -99,12 +104,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def latency(url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
-    print(f"\n{'photo':<10} {'n':>3} | {'p50 ms':>7} {'p95 ms':>7} | server median ms per stage")
+    print(f"\n{'photo':<12} {'n':>3} | {'p50 ms':>7} {'p95 ms':>7} | server median ms per stage")
     print("-" * 100)
     cells = [(1, "JPEG"), (9, "JPEG")] + ([(1, "HEIC"), (9, "HEIC")] if args.heic else [])
+    cells += [(1, "12MP"), (9, "12MP")] if args.phone else []
     async with aiohttp.ClientSession(headers=headers) as http:
         for cards, codec in cells:
-            images = photos(cards, args.requests + 2, seed=cards)
+            images = photos(cards, args.requests + 2, seed=cards, size=PHONE if codec == "12MP" else (1280, 960))
             if codec == "HEIC":
                 images = [as_heic(image) for image in images]
             for image in images[:2]:  # warm-up
@@ -116,8 +122,8 @@ async def latency(url: str, headers: dict[str, str], args: argparse.Namespace) -
                 stages.append(body["timings_ms"])
             keys = [k for k in stages[0] if k != "total"] + ["total"]
             per_stage = "  ".join(f"{k} {statistics.median(s.get(k, 0) for s in stages):.0f}" for k in keys)
-            label = f"{cards}-card" + (" HEIC" if codec == "HEIC" else "")
-            print(f"{label:<10} {len(times):>3} | {pct(times, 0.5):>7.0f} {pct(times, 0.95):>7.0f} | {per_stage}")
+            label = f"{cards}-card" + ("" if codec == "JPEG" else f" {codec}")
+            print(f"{label:<12} {len(times):>3} | {pct(times, 0.5):>7.0f} {pct(times, 0.95):>7.0f} | {per_stage}")
 
 
 async def throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
@@ -197,6 +203,7 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--poll", action="store_true", help="poll GET /scans/{id} instead of Prefer: wait")
     parser.add_argument("--heic", action="store_true", help="also post the latency photos as HEIC, as phones save them")
+    parser.add_argument("--phone", action="store_true", help="also post 1- and 9-card photos of a phone's 12 MP")
     parser.add_argument(
         "--faces",
         type=Path,

@@ -28,7 +28,7 @@ from pillow_heif import register_heif_opener
 
 from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, looked_twice
-from models.detector import CardDetector, Detection, _iou, moved_back, with_close_ups, zoomed_out
+from models.detector import CardDetector, Detection, _iou, moved_back, reduced, with_close_ups, zoomed_out
 from models.faces import FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
 from models.identify import CardIdentifier, Identification, identifier_input, providers_for
@@ -391,8 +391,12 @@ class ScanEngine:
     async def detect(self, rgb: np.ndarray) -> list[Detection]:
         """The cards the detector finds in the photo. Where it is sure of none, it looks again at the
         photo zoomed out: a card filling the photo found there stands for the unsure detections
-        under it (``models.detector.with_close_ups``)."""
-        near = await self.runners.detect(rgb)
+        under it (``models.detector.with_close_ups``). A photo many times the detector's input is
+        box-averaged down first (``models.detector.reduced``)."""
+        small, factor = await asyncio.to_thread(reduced, rgb, self.detector_side)
+        near = await self.runners.detect(small)
+        if factor > 1:
+            near = [moved_back(d, 1 / factor, (0.0, 0.0)) for d in near]
         size = (rgb.shape[1], rgb.shape[0])
         if any(d.score >= self.sure_score for d in near):
             return near
@@ -406,7 +410,7 @@ class ScanEngine:
     async def scan(self, image: Image.Image) -> ScanOutput:
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        rgb = np.asarray(image.convert("RGB"))
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         detections = [d for d in await self.detect(rgb) if d.score >= self.min_score]
         timings["detect"] = (time.perf_counter() - start) * 1000
         if not detections:
@@ -703,7 +707,10 @@ def overlay(
     """The photo with every found card outlined (colour = tier) and labelled: what was found; cards
     lying face down, and what showed no card's name or number, in grey."""
     scale = min(1.0, max_side / max(image.size))
-    canvas = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)))
+    # a phone photo shrunk by a whole factor first (``reducing_gap``): 12 MP, 22 ms instead of 78
+    canvas = (image if image.mode == "RGB" else image.convert("RGB")).resize(
+        (round(image.width * scale), round(image.height * scale)), reducing_gap=1.0
+    )
     draw = ImageDraw.Draw(canvas)
     outlined: list[tuple[list[list[float]], tuple[int, int, int], str]] = []
     for number, card in enumerate(cards, 1):
@@ -746,9 +753,12 @@ def decode_photo(data: bytes) -> Image.Image:
     """The photo upright (phones store the turn in EXIF), as RGB; JPEG, PNG, WebP or HEIC."""
     from PIL import ImageOps
 
-    with Image.open(io.BytesIO(data)) as raw:
-        upright = ImageOps.exif_transpose(raw)
-        return upright.convert("RGB")
+    photo = Image.open(io.BytesIO(data))
+    photo.load()
+    # turned in place, and converted only when not RGB already: a 12 MP photo is 36 MB, and each
+    # copy of it took ~15 ms
+    ImageOps.exif_transpose(photo, in_place=True)
+    return photo if photo.mode == "RGB" else photo.convert("RGB")
 
 
 async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:

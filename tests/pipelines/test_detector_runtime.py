@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from models.detector import CardDetector, Detection, letterbox, moved_back, nms, with_close_ups, zoomed_out
+from models.detector import (
+    REDUCING_GAP,
+    CardDetector,
+    Detection,
+    letterbox,
+    moved_back,
+    nms,
+    reduced,
+    with_close_ups,
+    zoomed_out,
+)
 
 
 def test_letterbox_and_decode_map_back_to_photo_pixels() -> None:
@@ -64,3 +74,26 @@ def test_a_sure_close_up_seen_zoomed_out_stands_for_the_unsure_detections_under_
     # where nothing was found near, the close-up must be sure itself
     assert with_close_ups([], [whole], size, sure=0.7) == [whole]
     assert with_close_ups([], [_detection((300, -100, 1300, 1060), 0.6)], size, sure=0.7) == []
+
+
+def test_a_phone_photo_is_box_averaged_down_before_the_detector_sees_it() -> None:
+    """A 12 MP photo is ~10 times the detector's 416 px input: averaged down by a whole factor first
+    (4: 1008 x 756), the letterbox's filter then shrinks it by less than ``REDUCING_GAP``, and the
+    detector's input is the one the photo itself gives. A 1280 px photo goes as it is."""
+    rng = np.random.default_rng(0)
+    photo = np.zeros((3024, 4032, 3), np.uint8)
+    photo[:] = rng.integers(60, 120, (1, 4032, 3), dtype=np.uint8)  # a striped cloth
+    photo[800:2400, 1000:2150] = (230, 210, 90)  # a yellow card
+    small, factor = reduced(photo, 416)
+    assert factor == 4 and small.shape == (756, 1008, 3)
+    np.testing.assert_allclose(small[10, 20], photo[40:44, 80:84].reshape(-1, 3).mean(axis=0), atol=0.5)
+    assert max(small.shape[:2]) >= REDUCING_GAP * 416
+    direct, _, _ = letterbox(Image.fromarray(photo), 416)
+    via, _, _ = letterbox(Image.fromarray(small), 416)
+    assert direct.shape == via.shape and float(np.abs(direct - via).mean()) < 2 / 255
+    ordinary = np.zeros((960, 1280, 3), np.uint8)
+    same, one = reduced(ordinary, 416)
+    assert one == 1 and same is ordinary
+    # a detection on the reduced photo, in the photo's own pixels
+    back = moved_back(_detection((250, 200, 537.5, 600), 0.9), 1 / factor, (0.0, 0.0))
+    np.testing.assert_allclose(back.box, (1000, 800, 2150, 2400))

@@ -267,6 +267,39 @@ def test_corner_network_puts_the_scans_corners_on_the_cards(engine: ScanEngine, 
     assert net_error < edge_error and net_error < 0.03, (net_error, edge_error)
 
 
+class RecordingDetector:
+    """The real models, noting the size of each photo the detector is given."""
+
+    def __init__(self, runners: LocalRunners) -> None:
+        self.runners = runners
+        self.sizes: list[tuple[int, ...]] = []
+
+    async def detect(self, image: np.ndarray) -> object:
+        self.sizes.append(image.shape)
+        return await self.runners.detect(image)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.runners, name)
+
+
+def test_a_phone_sized_photo_is_scanned_in_its_own_pixels(engine: ScanEngine, catalogs: list[Catalog]) -> None:
+    """A 12 MP photo reaches the detector box-averaged down by 4 (``models.detector.reduced``), the
+    cards are cut from the photo itself, and the corners come back in the photo's own pixels."""
+    specs = _wanted_specs(catalogs)[:2]
+    scene = compose(
+        specs, np.random.default_rng(5), size=(4032, 3024), layout="table", styles=HELD_OUT_STYLES, negatives=0
+    )
+    assert isinstance(engine.runners, LocalRunners)
+    recording = RecordingDetector(engine.runners)
+    phone = ScanEngine(recording, engine.matcher)  # type: ignore[arg-type]
+    result = asyncio.run(scan_bytes(phone, _jpeg(scene.image))).result
+    assert recording.sizes == [(756, 1008, 3)]
+    assert (result["width"], result["height"]) == (4032, 3024)
+    assert sorted(c["printing_id"] for c in result["cards"]) == sorted(s.printing_id for s in specs)
+    truths = [np.array(c["corners"], float) for c in scene.cards]
+    assert all(_outline_error(c["corners"], truths) < 0.02 for c in result["cards"])
+
+
 @pytest.mark.parametrize("seed", [11, 19])
 def test_a_card_photographed_close_is_found_zoomed_out(engine: ScanEngine, catalogs: list[Catalog], seed: int) -> None:
     """One card filling the photo: the detector (trained on smaller cards) finds it in unsure
