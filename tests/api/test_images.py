@@ -19,6 +19,15 @@ def _jpeg(size: tuple[int, int] = (1200, 1600)) -> bytes:
     return buffer.getvalue()
 
 
+def _noisy_jpeg(size: tuple[int, int] = (2400, 1800)) -> bytes:
+    import numpy as np
+
+    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
 def _png_bomb(width: int = 10_000, height: int = 10_000) -> bytes:
     """A valid PNG header claiming 100 megapixels, with a tiny compressed body."""
 
@@ -104,6 +113,8 @@ async def test_bad_images_are_rejected_clearly(client: httpx.AsyncClient, alice:
     cases = {
         "not an image": (b"%PDF-1.7 hello", 422),
         "truncated jpeg": (_jpeg()[:2000], 422),
+        # a photo's last rows missing: checked by the thumbnails' reduced decode, which reads all the data
+        "jpeg cut near its end": (_noisy_jpeg()[:-3000], 422),
         "decompression bomb": (_png_bomb(), 413),
         "empty": (b"", 422),
         "gif": (b"GIF89a" + b"\x10\x00\x10\x00" + b"\x00" * 20, 422),
