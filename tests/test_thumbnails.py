@@ -56,9 +56,16 @@ def test_a_sideways_heic_is_validated_and_thumbnailed_upright_from_one_decode() 
     exif[0x0112] = 6  # Orientation: rotate 90 CW to view (pillow-heif writes it as the file's rotation)
     buffer = io.BytesIO()
     from_pillow(stored).save(buffer, quality=85, exif=exif.tobytes())
-    info, out = inspect_and_thumbnail(buffer.getvalue(), max_bytes=10**8, max_pixels=10**8)
-    assert info.content_type == "image/heic"
-    with Image.open(io.BytesIO(out[256])) as thumb:
+    inspected = inspect_and_thumbnail(buffer.getvalue(), max_bytes=10**8, max_pixels=10**8)
+    assert inspected.info.content_type == "image/heic"
+    with Image.open(io.BytesIO(inspected.thumbnails[256])) as thumb:
         assert thumb.height == 256 and abs(thumb.width - 256 * 1500 / 2000) < 1  # portrait now
         top = thumb.convert("RGB").getpixel((thumb.width // 2, 2))
+        assert top[0] > 150 and top[2] < 100, top
+    # and its copy for the scan: a JPEG, upright, with no turn left to apply
+    assert inspected.scan_copy is not None
+    with Image.open(io.BytesIO(inspected.scan_copy)) as copy:
+        assert copy.format == "JPEG" and copy.size == (1500, 2000)
+        assert copy.getexif().get(0x0112, 1) == 1
+        top = copy.convert("RGB").getpixel((750, 5))
         assert top[0] > 150 and top[2] < 100, top

@@ -24,8 +24,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.scan import ScanPayload
 from serve_app.core.errors import Conflict, ImageNotFound, ScanNotFound, UnprocessableContent
 from serve_app.core.events import EventBus
-from serve_app.core.storage import ObjectStorage
-from serve_app.db.tables import InventoryItem, Scan, utcnow
+from serve_app.core.storage import ObjectMissing, ObjectStorage
+from serve_app.db.tables import Image, InventoryItem, Scan, utcnow
 from serve_app.schemas.inventory import InventoryCreate
 from serve_app.schemas.scans import ScanAccept, ScanCard, ScanPublic
 from serve_app.services import images as image_service
@@ -234,12 +234,17 @@ class ScanWorker:
                     if scan is None:
                         return
                     user_id, image_key, attempts = scan.user_id, scan.image_key, scan.attempts
+                    image = (await session.exec(select(Image).where(col(Image.key) == image_key))).first()
+                    source = image_service.scan_source_key(image_key, image.content_type if image else None)
                     await session.commit()
                 channel = f"user:{user_id}"
                 await self.events.publish(channel, {"type": "scan.progress", "id": str(scan_id), "stage": "started"})
                 try:
                     claimed = time.perf_counter()
-                    data = await self.storage.get(image_service.original_key(image_key))
+                    try:
+                        data = await self.storage.get(source)
+                    except ObjectMissing:  # a HEIC stored before scan copies were made: the original
+                        data = await self.storage.get(image_service.original_key(image_key))
                     scanner = await self._scanner()
                     fetched = time.perf_counter()
                     payload = await scanner.scan(data)
