@@ -85,8 +85,12 @@ async def scan(
     form.add_field("file", data, filename="photo.jpg", content_type="image/jpeg")
     headers = {"Prefer": "wait=30"} if WAIT else {}
     async with http.post(f"{url}/api/v1/scans", data=form, headers=headers) as response:
+        # the request's own laps (read, upload, queue, wait), as `http_<lap>` beside the pipeline's stages
+        laps = server_timing(response.headers.get("Server-Timing", ""))
         if response.status == 200:
-            return (time.perf_counter() - start) * 1000, await response.json()
+            body = await response.json()
+            body.setdefault("timings_ms", {}).update(laps)
+            return (time.perf_counter() - start) * 1000, body
         if response.status != 202:
             raise RuntimeError(f"POST /scans: {response.status} {await response.text()}")
         location = (await response.json())["url"]
@@ -94,8 +98,20 @@ async def scan(
         async with http.get(url + location) as response:
             body = await response.json()
         if body["status"] in ("done", "failed"):
+            (body.get("timings_ms") or {}).update(laps)
             return (time.perf_counter() - start) * 1000, body
         await asyncio.sleep(poll_s)
+
+
+def server_timing(header: str) -> dict[str, float]:
+    """``read;dur=12.5, upload;dur=40.1`` -> {"http_read": 12.5, "http_upload": 40.1}."""
+    laps = {}
+    for entry in filter(None, (part.strip() for part in header.split(","))):
+        name, _, rest = entry.partition(";")
+        duration = next((p.split("=", 1)[1] for p in rest.split(";") if p.strip().startswith("dur=")), None)
+        if duration is not None:
+            laps[f"http_{name.strip()}"] = float(duration)
+    return laps
 
 
 def pct(values: list[float], q: float) -> float:

@@ -216,6 +216,8 @@ async def test_a_heic_photo_straight_from_a_phone_is_scanned(
             headers=alice.headers | {"Prefer": "wait=30"},
         )
         assert created.status_code == 200, created.text
+        laps = [lap.split(";")[0] for lap in created.headers["Server-Timing"].split(", ")]
+        assert laps == ["read", "upload", "queue", "wait"]  # where the request's time went
         bodies.append(created.json())
     jpeg_body, heic_body = bodies
     assert heic_body["status"] == "done" and (heic_body["width"], heic_body["height"]) == (

@@ -10,6 +10,7 @@ the usual 202 otherwise. ``POST /scans/{id}/accept`` adds the cards, with correc
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Annotated
 
@@ -52,32 +53,56 @@ async def create_scan(
         str | None, Header(description="`wait=N`: answer with the finished scan if it is done within N s (<= 30)")
     ] = None,
 ) -> ScanAccepted | ScanPublic:
-    """Queue a scan of a photo: upload it here as ``file``, or name an uploaded image by ``image_key``."""
+    """Queue a scan of a photo: upload it here as ``file``, or name an uploaded image by ``image_key``.
+    ``Server-Timing`` says where the request's time went: reading the upload, validating and storing
+    it (``upload``), storing the job (``queue``) and waiting for its result (``wait``)."""
     worker = state.scan_worker
     if worker is None:
         raise ServiceUnavailable("scanning is not enabled on this server")
     if (file is None) == (image_key is None):
         raise BadRequest("send either a file or an image_key")
+    timings = ServerTiming()
     if file is not None:
         data = await read_upload(file, state.settings.max_upload_bytes)
+        timings.lap("read")
         image = await image_service.upload(
             session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data
         )
         image_key = image.key
+        timings.lap("upload")
     assert image_key is not None
     scan = await scan_service.create_scan(session, user_id=principal.id, image_key=image_key)
     await session.commit()  # stored before it runs: a restart resumes it
     worker.submit(scan.id)
+    timings.lap("queue")
     url = f"{API_PREFIX}/scans/{scan.id}"
     response.headers["Location"] = url
     if wait := preferred_wait(prefer):
         await worker.wait(scan.id, wait)
         await session.refresh(scan)
+        timings.lap("wait")
         response.headers["Preference-Applied"] = f"wait={wait}"
-        if scan.status in ("done", "failed"):
-            response.status_code = status.HTTP_200_OK
-            return scan_service.to_public(scan, storage=state.storage, settings=state.settings)
+    response.headers["Server-Timing"] = timings.header()
+    if wait and scan.status in ("done", "failed"):
+        response.status_code = status.HTTP_200_OK
+        return scan_service.to_public(scan, storage=state.storage, settings=state.settings)
     return ScanAccepted(id=scan.id, status=scan.status, url=url)
+
+
+class ServerTiming:
+    """The ``Server-Timing`` header (W3C): named laps of a request, in ms."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.laps: list[tuple[str, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append((name, (now - self.last) * 1000))
+        self.last = now
+
+    def header(self) -> str:
+        return ", ".join(f"{name};dur={ms:.1f}" for name, ms in self.laps)
 
 
 @router.get("/{scan_id}")
