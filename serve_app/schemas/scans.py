@@ -52,6 +52,12 @@ class UnreadObject(BaseModel):
     detection_score: float
 
 
+class HiddenCard(BaseModel):
+    corners: list[list[float]] = Field(description="top-left, top-right, bottom-right, bottom-left, photo pixels")
+    box: list[float]
+    detection_score: float
+
+
 class ScanPublic(BaseModel):
     id: uuid.UUID
     status: Literal["queued", "running", "done", "failed"]
@@ -68,6 +74,11 @@ class ScanPublic(BaseModel):
         default_factory=list,
         description="card-shaped things, large and in view, showing no card's name or number (a booster pack, "
         "a box, a card the catalog does not hold): not cards, not added on accept",
+    )
+    hidden: list[HiddenCard] = Field(
+        default_factory=list,
+        description="cards lying under another card, too little of them in view to identify: not added on "
+        "accept; lift the card over them and scan again",
     )
     overlay_url: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -82,6 +82,7 @@ def to_public(scan: Scan, *, storage: ObjectStorage, settings: Settings) -> Scan
         cards=cards,
         face_down=result.get("face_down", []),
         unread=result.get("unread", []),
+        hidden=result.get("hidden", []),
         overlay_url=storage.presign_get(overlay_key(scan.id), ttl) if scan.status == "done" else None,
         timings_ms=result.get("timings_ms", {}),
         accepted_at=scan.accepted_at,
@@ -284,6 +285,7 @@ class ScanWorker:
                         "tiers": {t: tiers.count(t) for t in ("GOOD", "FAIR", "POOR")},
                         "face_down": len(payload.result.get("face_down", [])),
                         "unread": len(payload.result.get("unread", [])),
+                        "hidden": len(payload.result.get("hidden", [])),
                     },
                 )
         finally:

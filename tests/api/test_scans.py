@@ -220,6 +220,7 @@ async def test_a_heic_photo_straight_from_a_phone_is_scanned(
         assert laps == ["read", "upload", "queue", "wait"]  # where the request's time went
         bodies.append(created.json())
     jpeg_body, heic_body = bodies
+    assert heic_body["hidden"] == [] and heic_body["unread"] == []  # one card in full view
     assert heic_body["status"] == "done" and (heic_body["width"], heic_body["height"]) == (
         jpeg_body["width"],
         jpeg_body["height"],

@@ -559,3 +559,53 @@ def test_a_phone_photo_turned_by_its_exif_is_decoded_upright(codec: str) -> None
     upright = decode_photo(buffer.getvalue())
     assert upright.size == (48, 64)
     assert upright.getpixel((44, 3))[2] > 200 and upright.getpixel((3, 3))[0] > 150  # the mark now top right
+
+
+class FixedDetections:
+    """The real models, with the detector's answer given."""
+
+    def __init__(self, runners: LocalRunners, detections: list[Detection]) -> None:
+        self.runners = runners
+        self.detections = detections
+
+    async def detect(self, image: np.ndarray) -> list[Detection]:
+        return self.detections
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.runners, name)
+
+
+def test_a_card_under_a_sure_one_that_shows_nothing_is_reported_hidden(
+    engine: ScanEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fan's bottom card: the detector unsure of it (0.65), nothing of a card's name, number or art
+    showing on it, a card the detector is sure of lying over it (its edge runs across the bottom card's
+    face). It is no card of the scan, but it is not lost: reported hidden, drawn on the overlay."""
+    import models.scan
+    from models.scan import HIDDEN_SCORE, hidden_under
+
+    table = Image.new("RGB", (1100, 1100), (90, 70, 50))
+    table.paste((200, 140, 160), (40, 40, 670, 920))  # the bottom card: plain pink
+    table.paste((220, 190, 90), (360, 180, 990, 1060))  # the top card's border over it
+    table.paste((150, 200, 230), (400, 220, 950, 1020))  # and its face
+
+    def detection(x: int, y: int, score: float) -> Detection:
+        corners = np.array([[x, y], [x + 630, y], [x + 630, y + 880], [x, y + 880]], float)
+        return Detection((x, y, x + 630, y + 880), score, corners, np.ones(4))
+
+    assert isinstance(engine.runners, LocalRunners)
+    runners = FixedDetections(engine.runners, [detection(360, 180, 0.9), detection(40, 40, HIDDEN_SCORE + 0.05)])
+    fixed = ScanEngine(runners, engine.matcher, refine=False)  # type: ignore[arg-type]
+    payload = asyncio.run(scan_bytes(fixed, _jpeg(table)))
+    (hidden,) = payload.result["hidden"]
+    assert hidden["box"] == [40.0, 40.0, 670.0, 920.0]
+    assert hidden["detection_score"] == pytest.approx(HIDDEN_SCORE + 0.05)
+    assert all(c["box"] != hidden["box"] for c in payload.result["cards"])
+    # the rule: under a sure card, surely enough detected, of a card's size
+    assert hidden_under(HIDDEN_SCORE, 1.0, True)
+    assert not hidden_under(HIDDEN_SCORE, 1.0, False) and not hidden_under(HIDDEN_SCORE - 0.01, 1.0, True)
+    assert not hidden_under(HIDDEN_SCORE, 2.0, True) and not hidden_under(HIDDEN_SCORE, None, True)
+    # without it the bottom card is simply dropped
+    monkeypatch.setattr(models.scan, "HIDDEN_SCORE", 1.0)
+    again = asyncio.run(scan_bytes(fixed, _jpeg(table)))
+    assert again.result["hidden"] == [] and len(again.result["cards"]) == len(payload.result["cards"])
