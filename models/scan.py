@@ -253,28 +253,24 @@ class FaceDown:
 
 
 @dataclass(frozen=True)
-class Unread:
+class Outlined:
+    """A detection the scan reports without naming it: its outline, box and detection score."""
+
+    corners: list[list[float]]
+    box: list[float]
+    detection_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"corners": self.corners, "box": self.box, "detection_score": round(self.detection_score, 4)}
+
+
+class Unread(Outlined):
     """Something card-shaped, large and in view, on which no card's name or number reads: a booster
     pack, a box, a card in a language or print the catalog does not hold. Not a card of the scan."""
 
-    corners: list[list[float]]
-    box: list[float]
-    detection_score: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"corners": self.corners, "box": self.box, "detection_score": round(self.detection_score, 4)}
-
-
-@dataclass(frozen=True)
-class Hidden:
+class Hidden(Outlined):
     """A card lying under another, too little of it in view to say which card it is (``HIDDEN_SCORE``)."""
-
-    corners: list[list[float]]
-    box: list[float]
-    detection_score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"corners": self.corners, "box": self.box, "detection_score": round(self.detection_score, 4)}
 
 
 @dataclass
@@ -728,15 +724,7 @@ def drop_duplicates(cards: list[ScannedCard], overlap: float = 0.3) -> list[Scan
     return sorted(kept, key=lambda c: (c.box[1], c.box[0]))
 
 
-def overlay(
-    image: Image.Image,
-    cards: Sequence[ScannedCard],
-    face_down: Sequence[FaceDown] = (),
-    unread: Sequence[Unread] = (),
-    hidden: Sequence[Hidden] = (),
-    *,
-    max_side: int = 1280,
-) -> bytes:
+def overlay(image: Image.Image, output: ScanOutput, *, max_side: int = 1280) -> bytes:
     """The photo with every found card outlined (colour = tier) and labelled: what was found; cards
     lying face down, what showed no card's name or number, and cards hidden under others, in grey."""
     scale = min(1.0, max_side / max(image.size))
@@ -746,13 +734,13 @@ def overlay(
     )
     draw = ImageDraw.Draw(canvas)
     outlined: list[tuple[list[list[float]], tuple[int, int, int], str]] = []
-    for number, card in enumerate(cards, 1):
+    for number, card in enumerate(output.cards, 1):
         best = card.candidates[0] if card.candidates else None
         label = f"{number}. {best['name']} {best['number']} ({card.tier})" if best else f"{number}. ? (POOR)"
         outlined.append((card.corners, TIER_COLORS.get(card.tier, (230, 50, 50)), label))
-    outlined += [(back.corners, FACE_DOWN_COLOR, "face down") for back in face_down]
-    outlined += [(thing.corners, FACE_DOWN_COLOR, "no card read") for thing in unread]
-    outlined += [(card.corners, FACE_DOWN_COLOR, "hidden card") for card in hidden]
+    outlined += [(back.corners, FACE_DOWN_COLOR, "face down") for back in output.face_down]
+    outlined += [(thing.corners, FACE_DOWN_COLOR, "no card read") for thing in output.unread]
+    outlined += [(card.corners, FACE_DOWN_COLOR, "hidden card") for card in output.hidden]
     for corners, color, label in outlined:
         quad = [(x * scale, y * scale) for x, y in corners]
         draw.line([*quad, quad[0]], fill=color, width=max(2, round(3 * scale / 0.5)))
@@ -802,7 +790,7 @@ async def scan_bytes(engine: ScanEngine, data: bytes) -> ScanPayload:
     output = await engine.scan(image)
     scanned = time.perf_counter()
     crops = await asyncio.to_thread(lambda: [crop_jpeg(c) for c in output.cards])
-    picture = await asyncio.to_thread(overlay, image, output.cards, output.face_down, output.unread, output.hidden)
+    picture = await asyncio.to_thread(overlay, image, output)
     timings = {"decode": (decoded - start) * 1000, **output.timings_ms}
     timings["encode"] = (time.perf_counter() - scanned) * 1000
     result = {

@@ -46,16 +46,18 @@ class FaceDownCard(BaseModel):
     likeness: float = Field(description="of the card to that back, by the identifier's embedding")
 
 
-class UnreadObject(BaseModel):
+class OutlinedObject(BaseModel):
     corners: list[list[float]] = Field(description="top-left, top-right, bottom-right, bottom-left, photo pixels")
     box: list[float]
     detection_score: float
 
 
-class HiddenCard(BaseModel):
-    corners: list[list[float]] = Field(description="top-left, top-right, bottom-right, bottom-left, photo pixels")
-    box: list[float]
-    detection_score: float
+class UnreadObject(OutlinedObject):
+    """Card-shaped, showing no card's name or number."""
+
+
+class HiddenCard(OutlinedObject):
+    """A card under another, too little of it in view to identify."""
 
 
 class ScanPublic(BaseModel):

@@ -8,7 +8,7 @@ import uuid
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.core.errors import ImageNotFound, PayloadTooLarge
-from serve_app.core.images import THUMBNAIL_SIZES, inspect_and_thumbnail
+from serve_app.core.images import SCAN_COPY_TYPES, THUMBNAIL_SIZES, inspect_and_thumbnail
 from serve_app.core.storage import ObjectMissing, ObjectStorage
 from serve_app.db.tables import Image
 from serve_app.schemas.images import ImagePublic, UploadTicket
@@ -30,7 +30,7 @@ def scan_copy_key(key: str) -> str:
 
 def scan_source_key(key: str, content_type: str | None) -> str:
     """What a scan of the image reads: its JPEG copy where it has one (a HEIC), else the original."""
-    return scan_copy_key(key) if content_type in ("image/heic", "image/heif") else original_key(key)
+    return scan_copy_key(key) if content_type in SCAN_COPY_TYPES else original_key(key)
 
 
 async def _store(

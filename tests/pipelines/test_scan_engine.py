@@ -90,12 +90,22 @@ def test_scan_of_a_table_photo(engine: ScanEngine, catalogs: list[Catalog]) -> N
     assert set(payload.result["timings_ms"]) >= {"detect", "rectify", "identify", "grade", "ocr", "fuse", "total"}
 
 
-class HalfTurned:
+class Wrapped:
+    """The real models (``LocalRunners``), each of whose calls a subclass may change."""
+
+    def __init__(self, runners: LocalRunners) -> None:
+        self.runners = runners
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.runners, name)
+
+
+class HalfTurned(Wrapped):
     """The real models, with a detector that calls each card's bottom-right corner its top-left;
     ``art_known=False``: as for a real photo, no card's art is in the index (no neighbours)."""
 
     def __init__(self, runners: LocalRunners, art_known: bool) -> None:
-        self.runners = runners
+        super().__init__(runners)
         self.art_known = art_known
 
     async def detect(self, image: np.ndarray) -> list[Detection]:
@@ -109,9 +119,6 @@ class HalfTurned:
         graded = await self.runners.grade(batch)
         graded.setflags(write=False)  # as a Serve deployment's answer arrives: read-only
         return graded
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.runners, name)
 
 
 @pytest.mark.parametrize("art_known", [True, False])
@@ -228,17 +235,11 @@ def test_sizes_are_against_the_photos_sure_cards() -> None:
     assert relative_sizes(quads, [False, False, False]) == [None, None, None]
 
 
-class NoCornerNetwork:
+class NoCornerNetwork(Wrapped):
     """The real models without the corner network: the engine fits corners to the card's edges."""
-
-    def __init__(self, runners: LocalRunners) -> None:
-        self.runners = runners
 
     async def corners(self, batch: np.ndarray) -> None:
         return None
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.runners, name)
 
 
 def _outline_error(found: list[list[float]], truths: list[np.ndarray]) -> float:
@@ -267,19 +268,16 @@ def test_corner_network_puts_the_scans_corners_on_the_cards(engine: ScanEngine, 
     assert net_error < edge_error and net_error < 0.03, (net_error, edge_error)
 
 
-class RecordingDetector:
+class RecordingDetector(Wrapped):
     """The real models, noting the size of each photo the detector is given."""
 
     def __init__(self, runners: LocalRunners) -> None:
-        self.runners = runners
+        super().__init__(runners)
         self.sizes: list[tuple[int, ...]] = []
 
     async def detect(self, image: np.ndarray) -> object:
         self.sizes.append(image.shape)
         return await self.runners.detect(image)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.runners, name)
 
 
 def test_a_phone_sized_photo_is_scanned_in_its_own_pixels(engine: ScanEngine, catalogs: list[Catalog]) -> None:
@@ -561,18 +559,15 @@ def test_a_phone_photo_turned_by_its_exif_is_decoded_upright(codec: str) -> None
     assert upright.getpixel((44, 3))[2] > 200 and upright.getpixel((3, 3))[0] > 150  # the mark now top right
 
 
-class FixedDetections:
+class FixedDetections(Wrapped):
     """The real models, with the detector's answer given."""
 
     def __init__(self, runners: LocalRunners, detections: list[Detection]) -> None:
-        self.runners = runners
+        super().__init__(runners)
         self.detections = detections
 
     async def detect(self, image: np.ndarray) -> list[Detection]:
         return self.detections
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.runners, name)
 
 
 def test_a_card_under_a_sure_one_that_shows_nothing_is_reported_hidden(
