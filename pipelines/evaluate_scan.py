@@ -130,6 +130,7 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "card_id": card_id,
             "named": ids[0] if ids else None,
             "visible": t["visible"],
+            "in_view": all(t["keypoint_visible"]),  # its four corners in view (the detector evaluation's split)
             "ocr": card.get("ocr"),
             "confidence": card["candidates"][0].get("confidence") if card["candidates"] else None,
             "evidence": card["candidates"][0].get("evidence") if card["candidates"] else None,
@@ -181,6 +182,13 @@ def summarise(rows: list[dict[str, Any]], false_positives: int, missed: int) -> 
         "corner_error_pct_of_diagonal": float(corners.mean()) if tp else nan,
         "outline_error_pct_of_diagonal": float(outlines.mean()) if tp else nan,
     }
+    # cards whose four corners are in view, and the others (a fan's, a pile's): the embedding compares whole
+    # cards, and a card half under another one is mostly paint
+    in_view = np.array([r.get("in_view", True) for r in rows], bool)
+    for group, chosen in (("in view", in_view), ("partly hidden", ~in_view)):
+        result[f"identification_top1.{group}"] = float(top1[chosen].mean()) if chosen.any() else nan
+        embedded = [r["embedding_top1"] for r, c in zip(rows, chosen, strict=True) if c]
+        result[f"embedding_alone_top1.{group}"] = float(np.mean(embedded)) if embedded else nan
     for tier in ("GOOD", "FAIR", "POOR"):
         chosen = tiers == tier
         result[f"{tier}_share"] = float(chosen.mean()) if tp else nan

@@ -82,3 +82,30 @@ def test_scored_rows_say_which_label_each_found_card_is_and_what_was_read() -> N
     diagonal = (100**2 + 140**2) ** 0.5
     assert abs(row["outline_error"] - 100 * (2 / 4) / diagonal) < 1e-9
     assert row["corner_error"] > 50  # half a turn off: each corner a diagonal away, but one 2 px nearer
+
+
+def test_identification_is_also_reported_for_cards_in_view_and_for_partly_hidden_ones() -> None:
+    """The embedding compares whole cards: `cardvault evaluate --pipeline` reports top-1 (fused, and from
+    the embedding alone) apart for cards whose four corners are in view and for the others."""
+    from pipelines.evaluate_scan import summarise
+
+    def row(in_view: bool, top1: bool, embedding_top1: bool) -> dict[str, Any]:
+        return {
+            "in_view": in_view,
+            "top1": top1,
+            "embedding_top1": embedding_top1,
+            "top5": top1,
+            "finish_ok": True,
+            "tier": "FAIR",
+            "grade_error": 0.0,
+            "condition_ok": True,
+            "centering_error": None,
+            "corner_error": 1.0,
+            "outline_error": 1.0,
+        }
+
+    rows = [row(True, True, True)] * 3 + [row(True, False, False)] + [row(False, True, False), row(False, False, False)]
+    result = summarise(rows, false_positives=0, missed=0)
+    assert result["identification_top1.in view"] == 0.75 and result["embedding_alone_top1.in view"] == 0.75
+    assert result["identification_top1.partly hidden"] == 0.5 and result["embedding_alone_top1.partly hidden"] == 0.0
+    assert abs(result["embedding_alone_top1"] - 0.5) < 1e-9
