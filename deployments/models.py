@@ -81,11 +81,18 @@ class IdentifierDeployment:
     def __init__(self, paths: ModelPaths = ModelPaths(), device: str = "auto", max_batch: int = 16) -> None:
         self.identifier = CardIdentifier(paths.identifier, paths.index, device=device, threads=side_threads(device))
         self.identify.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
+        self.embed.set_max_batch_size(max_batch)  # type: ignore[attr-defined]
         self.identifier.identify(np.zeros((2, 3, INPUT_H, INPUT_W), np.float32))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
     async def identify(self, batches: list[np.ndarray]) -> list[list[Identification]]:
         result: list[list[Identification]] = _split(batches, self.identifier.identify(np.concatenate(batches)))
+        return result
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def embed(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        """The embeddings alone (no search): a partly hidden card's neighbours' faces, painted as it is."""
+        result: list[np.ndarray] = _split(batches, self.identifier.run(np.concatenate(batches))[0])
         return result
 
 

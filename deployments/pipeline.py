@@ -34,6 +34,10 @@ class HandleRunners:
         result: list[Identification] = await self.identifier.identify.remote(batch)
         return result
 
+    async def embed(self, batch: np.ndarray) -> np.ndarray:
+        result: np.ndarray = await self.identifier.embed.remote(batch)
+        return result
+
     async def grade(self, batch: np.ndarray) -> np.ndarray:
         result: np.ndarray = await self.grader.grade.remote(batch)
         return result

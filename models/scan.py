@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pillow_heif import register_heif_opener
 
-from models.centering import HEIGHT, WIDTH
+from models.centering import HEIGHT, WIDTH, grid_pixels
 from models.corners import CornerRefiner, looked_twice
 from models.detector import CardDetector, Detection, _iou, moved_back, reduced, with_close_ups, zoomed_out
-from models.faces import FaceSource, RenderedFaces, likenesses
+from models.faces import MIN_CELLS, FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
-from models.identify import CardIdentifier, Identification, identifier_input, providers_for
+from models.identify import INPUT_H, INPUT_W, CardIdentifier, Identification, identifier_input, normalise, providers_for
 from models.matching import (
     EMBEDDING_SURE,
     NAME_SURE,
@@ -110,6 +110,7 @@ NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as 
 class Runners(Protocol):
     async def detect(self, image: np.ndarray) -> list[Detection]: ...
     async def identify(self, batch: np.ndarray) -> list[Identification]: ...
+    async def embed(self, batch: np.ndarray) -> np.ndarray: ...  # the unit embeddings alone, (N, dim)
     async def grade(self, batch: np.ndarray) -> np.ndarray: ...
     async def read_strips(self, crops: list[np.ndarray]) -> list[list[TextLine]]: ...
     async def corners(self, batch: np.ndarray) -> np.ndarray | None: ...  # None: no corner network
@@ -179,6 +180,9 @@ class LocalRunners:
 
     async def identify(self, batch: np.ndarray) -> list[Identification]:
         return await asyncio.to_thread(self.identifier.identify, batch)
+
+    async def embed(self, batch: np.ndarray) -> np.ndarray:
+        return (await asyncio.to_thread(self.identifier.run, batch))[0]
 
     async def grade(self, batch: np.ndarray) -> np.ndarray:
         return await asyncio.to_thread(self.grader.grade, batch)
@@ -500,6 +504,22 @@ class ScanEngine:
                     padded[i] = padded[i].rotate(180)
                     quads[i] = np.roll(quads[i], 2, axis=0)
             timings["reread"] = (time.perf_counter() - t) * 1000
+        # a card partly under others was embedded with what covers it painted out, and its neighbours
+        # found among whole faces: they are ranked again by faces painted out alike (``masked_ranking``)
+        masks = [visibility(quads[i], [quads[j] for j in over[i]], size) for i in range(n)]
+        partial = [
+            i
+            for i in range(n)
+            if i not in backs
+            and len(identities[i].neighbours) > 1
+            and not masks[i].all()
+            and masks[i].sum() >= MIN_CELLS
+        ]
+        if partial:
+            t_masked = time.perf_counter()
+            for i, ranked in zip(partial, await self.masked_ranking(identities, masks, partial), strict=True):
+                identities[i] = replace(identities[i], neighbours=ranked)
+            timings["masked"] = (time.perf_counter() - t_masked) * 1000
         cards = []
         # a card on top of the others shows no other card's text: only what lies (or may lie) over it counts
         covered = covered_shares(quads, over=[a + b for a, b in zip(over, unsure, strict=True)])
@@ -597,6 +617,40 @@ class ScanEngine:
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings, face_down, unread, hidden)
 
+    async def masked_ranking(
+        self, identities: Sequence[Identification], masks: Sequence[np.ndarray], chosen: Sequence[int]
+    ) -> list[list[tuple[str, float]]]:
+        """Per chosen card (``masks``: its cells in view), its neighbours in the order of their faces'
+        likeness to it with the same part painted out (``masked_faces``), each place keeping the score
+        it had: which card leads changes, not how far (the fusion was fitted on those scores). Held-out
+        seeds 1001 / 1003, calibration seed 77 (session 26): cards partly hidden named by the embedding
+        alone 0.441 -> 0.600 / 0.515 -> 0.636 / 0.676 -> 0.757; fused top-1 of all cards +2 on each."""
+
+        def drawn() -> tuple[list[list[str]], np.ndarray]:
+            ids, batches = [], []
+            for i in chosen:
+                faces = [(card_id, self.faces.face(card_id, "normal")) for card_id, _ in identities[i].neighbours]
+                known = [(card_id, face) for card_id, face in faces if face is not None]
+                ids.append([card_id for card_id, _ in known])
+                if known:
+                    batches.append(masked_faces(np.stack([face for _, face in known]), masks[i]))
+            return ids, np.concatenate(batches) if batches else np.zeros((0, 3, INPUT_H, INPUT_W), np.float32)
+
+        ids, batch = await asyncio.to_thread(drawn)
+        vectors = await self.runners.embed(batch) if len(batch) else np.zeros((0, 1), np.float32)
+        out, start = [], 0
+        for i, known in zip(chosen, ids, strict=True):
+            identity = identities[i]
+            if len(known) < len(identity.neighbours):  # a neighbour without a face: left as found
+                out.append(identity.neighbours)
+                continue
+            query = np.asarray(identity.embedding, np.float32)
+            likeness = vectors[start : start + len(known)] @ query
+            start += len(known)
+            order = np.argsort(-likeness, kind="stable")
+            out.append([(known[k], score) for k, (_, score) in zip(order, identity.neighbours, strict=True)])
+        return out
+
     def face_check(
         self,
         crops: Sequence[Image.Image],
@@ -617,6 +671,17 @@ class ScanEngine:
             )
             for i in chosen
         }
+
+
+def masked_faces(faces: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Reference faces ((K, 88, 63, 3) uint8, ``models.faces``) at the identifier's input, each painted
+    where ``seen`` (a ``visibility`` grid) says the photographed card is covered, in the mean colour of
+    the rest of it, as ``models.rectify.mask_covered`` paints the card: (K, 3, H, W) normalised."""
+    large = np.stack([cv2.resize(face, (INPUT_W, INPUT_H), interpolation=cv2.INTER_LINEAR) for face in faces])
+    shown = grid_pixels(seen, INPUT_H, INPUT_W)
+    fill = large[:, shown].mean(axis=1).astype(np.uint8)  # (K, 3)
+    painted = np.where(shown[None, :, :, None], large, fill[:, None, None, :])
+    return normalise(painted)
 
 
 def hidden_under(score: float, size: float | None, beneath_sure: bool) -> bool:

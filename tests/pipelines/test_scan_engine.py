@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from models.detector import Detection
-from models.identify import CardIdentifier, Identification
+from models.identify import INPUT_H, INPUT_W, MEAN, STD, CardIdentifier, Identification, identifier_input
 from models.matching import EMBEDDING_SURE, CatalogMatcher, art_recognised
+from models.rectify import mask_covered
 from models.scan import (
     COVERED,
     OVERSIZED,
@@ -21,6 +22,7 @@ from models.scan import (
     ModelPaths,
     ScanEngine,
     covered_shares,
+    masked_faces,
     portrait_corners,
     relative_sizes,
     scan_bytes,
@@ -604,3 +606,34 @@ def test_a_card_under_a_sure_one_that_shows_nothing_is_reported_hidden(
     monkeypatch.setattr(models.scan, "HIDDEN_SCORE", 1.0)
     again = asyncio.run(scan_bytes(fixed, _jpeg(table)))
     assert again.result["hidden"] == [] and len(again.result["cards"]) == len(payload.result["cards"])
+
+
+def test_a_partly_hidden_cards_neighbours_are_ranked_by_faces_painted_as_it_is(
+    engine: ScanEngine, catalogs: list[Catalog]
+) -> None:
+    """A card half under another one is embedded from what shows, the rest painted out; its neighbours,
+    found among whole faces, are ranked again by their faces painted out alike: its own face, found
+    second, comes first, and each place keeps the score it had (the fusion was fitted on those)."""
+    own, other = (spec.card_id for spec in _wanted_specs(catalogs)[:2])
+    face = engine.faces.face(own, "normal")
+    assert face is not None
+    seen = np.zeros((88, 63), bool)
+    seen[:, :25] = True  # the left two fifths in view, as in a fan
+    shown = mask_covered(Image.fromarray(face).resize((630, 880), Image.Resampling.BILINEAR), seen)
+    (identity,) = asyncio.run(engine.runners.identify(identifier_input(shown)[None]))
+    found = replace(identity, neighbours=[(other, 0.9), (own, 0.8)])
+    assert asyncio.run(engine.masked_ranking([found], [seen], [0])) == [[(own, 0.9), (other, 0.8)]]
+
+
+def test_faces_are_painted_where_the_card_is_covered_in_the_mean_colour_of_the_rest() -> None:
+    faces = np.zeros((2, 88, 63, 3), np.uint8)
+    faces[0, :, :30] = (200, 10, 10)
+    faces[0, :, 30:] = (10, 200, 10)  # in view: the left half, all red
+    faces[1] = (50, 60, 70)
+    seen = np.zeros((88, 63), bool)
+    seen[:, :30] = True
+    painted = masked_faces(faces, seen)
+    assert painted.shape == (2, 3, INPUT_H, INPUT_W)
+    pixels = np.moveaxis(painted, 1, -1) * np.asarray(STD) + np.asarray(MEAN)  # back to 0..1
+    assert np.allclose(pixels[0, :, -1], np.array([200, 10, 10]) / 255, atol=0.01)  # the green half painted red
+    assert np.allclose(pixels[1], np.array([50, 60, 70]) / 255, atol=0.01)
