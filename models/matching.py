@@ -23,7 +23,7 @@ import bisect
 import json
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise, takewhile
 from pathlib import Path
@@ -394,17 +394,24 @@ class CatalogMatcher:
         """Catalog names (normalised) that end with ``suffix``, at most ``PREFIX_NAMES``."""
         return [name[::-1] for name in starting_with(self.sorted_reversed, suffix[::-1])]
 
-    def art_among(self, embedding: np.ndarray, indices: Sequence[int]) -> tuple[int, float] | None:
+    def art_among(
+        self, embedding: np.ndarray, indices: Sequence[int], painted: Mapping[str, float] | None = None
+    ) -> tuple[int, float] | None:
         """Which of these cards (catalog indices) the art looks most like, by how much (cosine)
         over the next: the art chooses among the printings of the name read even when the card is
         too covered for the whole catalog's nearest neighbours to hold it. None: fewer than two
-        of them have a reference face."""
+        of them have a reference face. ``painted`` (a partly hidden card's likeness to each card's face
+        painted out as it is, ``models.scan.ScanEngine.masked_likeness``), where it covers them all,
+        chooses the card instead; the lead stays the whole faces' (the fusion was fitted on it)."""
         rows = [(i, self.reference_rows[i]) for i in indices if i in self.reference_rows]
         if len(rows) < 2:
             return None
         sims = self.reference_vectors[[r for _, r in rows]] @ np.asarray(embedding, np.float32)
         first, second = np.argsort(-sims)[:2]
-        return rows[int(first)][0], float(sims[first] - sims[second])
+        lead = float(sims[first] - sims[second])
+        if painted and all(self.cards[i].card_id in painted for i, _ in rows):
+            first = int(np.argmax([painted[self.cards[i].card_id] for i, _ in rows]))
+        return rows[int(first)][0], lead
 
     def face_candidates(
         self, match: Match, neighbours: Sequence[tuple[str, float]], vector: np.ndarray | None, limit: int = 40
@@ -426,6 +433,15 @@ class CatalogMatcher:
             ids += [self.cards[i].card_id for i in with_faces]
         return list(dict.fromkeys(ids))[:limit]
 
+    def name_printings(self, match: Match) -> list[str]:
+        """The cards (ids) of each name the match's candidates were named by (``NAME_SURE``) that have a
+        reference face: those ``art_among`` chooses among."""
+        names = dict.fromkeys(
+            normalize_name(c.card.name) for c in match.candidates if c.evidence.get("name", 0.0) >= NAME_SURE
+        )
+        found = [i for name in names for i in self.by_name.get(name, []) if i in self.reference_rows]
+        return [self.cards[i].card_id for i in dict.fromkeys(found)]
+
     def evidence(
         self,
         neighbours: Sequence[tuple[str, float]],
@@ -433,10 +449,12 @@ class CatalogMatcher:
         collector_text: str = "",
         vector: np.ndarray | None = None,
         faces: dict[str, float] | None = None,
+        painted: Mapping[str, float] | None = None,
     ) -> tuple[list[int], np.ndarray]:
         """The candidate cards (indices) for one reading and their features (rows, ``FEATURES``).
         With the reading's embedding ``vector`` (and reference faces), the card of the name read whose face
-        the art resembles most gets its lead over the next (``art_among_name``). With the face check's
+        the art resembles most (``painted`` where given: ``art_among``) gets its lead over the next
+        (``art_among_name``). With the face check's
         likenesses (``faces``: card id -> ``models.faces.likeness`` of the part of the card in view),
         the likest card gets its lead over the next (``face``), and joins the candidates."""
         name = parse_name(name_text)
@@ -507,7 +525,7 @@ class CatalogMatcher:
             features[row, 8] = prefix_scores.get(index, 0.0)
         if vector is not None:
             named = [index for index in indices if index in of_name]
-            if chosen := self.art_among(vector, named):
+            if chosen := self.art_among(vector, named, painted):
                 features[indices.index(chosen[0]), 7] = chosen[1]
         if face_lead is not None:
             features[indices.index(face_lead[0]), FEATURES.index("face")] = face_lead[1]
@@ -523,8 +541,9 @@ class CatalogMatcher:
         limit: int = 5,
         vector: np.ndarray | None = None,
         faces: dict[str, float] | None = None,
+        painted: Mapping[str, float] | None = None,
     ) -> Match:
-        indices, features = self.evidence(neighbours, name_text, collector_text, vector, faces)
+        indices, features = self.evidence(neighbours, name_text, collector_text, vector, faces, painted)
         if not indices:
             return Match([], "POOR")
         probs = self.fusion.confidences(features)

@@ -102,6 +102,9 @@ BACKS = ("pokemon", "fab")
 # booster packs printed as real ones are, photographed alone (`benchmarks/no_cards.py --close-up
 # --printed-packs`), were kept by their detection or art alone
 READABLE_SIDE = 360.0
+# a partly hidden card's name read on this many printings at most has each of their faces painted out as
+# the card is, to choose among them (``ScanEngine.masked_likeness``)
+PAINTED_PRINTINGS = 24
 READABLE_IN_VIEW = 0.9
 HP_ON_TOP = re.compile(r"\bH\s?P\s?\d{2,3}\b|\b\d{2,3}\s?HP\b")  # ``HP140``, or ``140 HP`` on older cards
 NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
@@ -530,6 +533,23 @@ class ScanEngine:
             )
             for i in range(n)
         ]
+        # a partly hidden card whose name was read: which of that name's printings it is, chosen by their
+        # faces painted out as it is (``CatalogMatcher.art_among``)
+        import os
+
+        painted: dict[int, dict[str, float]] = {}
+        if int(os.environ.get("PAINTED", "1")):
+            printings = {i: self.matcher.name_printings(matches[i]) for i in partial if matches[i].tier != "GOOD"}
+            printings = {i: ids for i, ids in printings.items() if 2 <= len(ids) <= PAINTED_PRINTINGS}
+            if printings:
+                t_painted = time.perf_counter()
+                painted = await self.masked_likeness(identities, masks, printings)
+                for i, likeness in painted.items():
+                    identity, text = identities[i], texts[i]
+                    matches[i] = self.matcher.match(
+                        identity.neighbours, text.name, text.collector, vector=identity.embedding, painted=likeness
+                    )
+                timings["painted"] = (time.perf_counter() - t_painted) * 1000
         # the cards the fusion is not sure of: the face check, then the fusion again with its likenesses
         # (not for a detection that is no card by what it shows: a booster wrapper's likeness to some
         # card's face is no reason to keep it). Cards in full view too: restricted to cards under 95%
@@ -555,7 +575,12 @@ class ScanEngine:
             for i, likeness in faces.items():
                 identity, text = identities[i], texts[i]
                 matches[i] = self.matcher.match(
-                    identity.neighbours, text.name, text.collector, vector=identity.embedding, faces=likeness
+                    identity.neighbours,
+                    text.name,
+                    text.collector,
+                    vector=identity.embedding,
+                    faces=likeness,
+                    painted=painted.get(i),
                 )
             timings["faces"] = (time.perf_counter() - t_faces) * 1000
         face_down = [FaceDown(rounded(quads[i]), rounded_box(detections[i].box), *backs[i]) for i in backs]
@@ -617,19 +642,17 @@ class ScanEngine:
         timings["total"] = (time.perf_counter() - start) * 1000
         return ScanOutput(image.width, image.height, cards, timings, face_down, unread, hidden)
 
-    async def masked_ranking(
-        self, identities: Sequence[Identification], masks: Sequence[np.ndarray], chosen: Sequence[int]
-    ) -> list[list[tuple[str, float]]]:
-        """Per chosen card (``masks``: its cells in view), its neighbours in the order of their faces'
-        likeness to it with the same part painted out (``masked_faces``), each place keeping the score
-        it had: which card leads changes, not how far (the fusion was fitted on those scores). Held-out
-        seeds 1001 / 1003, calibration seed 77 (session 26): cards partly hidden named by the embedding
-        alone 0.441 -> 0.600 / 0.515 -> 0.636 / 0.676 -> 0.757; fused top-1 of all cards +2 on each."""
+    async def masked_likeness(
+        self, identities: Sequence[Identification], masks: Sequence[np.ndarray], wanted: dict[int, list[str]]
+    ) -> dict[int, dict[str, float]]:
+        """Per card (``wanted``: its index -> card ids; ``masks``: its cells in view), the likeness
+        (cosine) of its embedding to each card's face painted out as it is (``masked_faces``); cards
+        without a face are left out."""
 
         def drawn() -> tuple[list[list[str]], np.ndarray]:
             ids, batches = [], []
-            for i in chosen:
-                faces = [(card_id, self.faces.face(card_id, "normal")) for card_id, _ in identities[i].neighbours]
+            for i, card_ids in wanted.items():
+                faces = [(card_id, self.faces.face(card_id, "normal")) for card_id in card_ids]
                 known = [(card_id, face) for card_id, face in faces if face is not None]
                 ids.append([card_id for card_id, _ in known])
                 if known:
@@ -638,17 +661,31 @@ class ScanEngine:
 
         ids, batch = await asyncio.to_thread(drawn)
         vectors = await self.runners.embed(batch) if len(batch) else np.zeros((0, 1), np.float32)
-        out, start = [], 0
-        for i, known in zip(chosen, ids, strict=True):
-            identity = identities[i]
-            if len(known) < len(identity.neighbours):  # a neighbour without a face: left as found
-                out.append(identity.neighbours)
-                continue
-            query = np.asarray(identity.embedding, np.float32)
-            likeness = vectors[start : start + len(known)] @ query
+        out, start = {}, 0
+        for i, known in zip(wanted, ids, strict=True):
+            query = np.asarray(identities[i].embedding, np.float32)
+            out[i] = dict(zip(known, (vectors[start : start + len(known)] @ query).tolist(), strict=True))
             start += len(known)
-            order = np.argsort(-likeness, kind="stable")
-            out.append([(known[k], score) for k, (_, score) in zip(order, identity.neighbours, strict=True)])
+        return out
+
+    async def masked_ranking(
+        self, identities: Sequence[Identification], masks: Sequence[np.ndarray], chosen: Sequence[int]
+    ) -> list[list[tuple[str, float]]]:
+        """Per chosen card (``masks``: its cells in view), its neighbours in the order of their faces'
+        likeness to it with the same part painted out (``masked_likeness``), each place keeping the
+        score it had: which card leads changes, not how far (the fusion was fitted on those scores).
+        Held-out seeds 1001 / 1003, calibration seed 77 (session 26): cards partly hidden named by the
+        embedding alone 0.441 -> 0.600 / 0.515 -> 0.636 / 0.676 -> 0.757."""
+        wanted = {i: [card_id for card_id, _ in identities[i].neighbours] for i in chosen}
+        likeness = await self.masked_likeness(identities, masks, wanted)
+        out = []
+        for i in chosen:
+            neighbours, painted = identities[i].neighbours, likeness[i]
+            if len(painted) < len(neighbours):  # a neighbour without a face: left as found
+                out.append(neighbours)
+                continue
+            order = sorted(range(len(neighbours)), key=lambda k: -painted[neighbours[k][0]])
+            out.append([(neighbours[k][0], score) for k, (_, score) in zip(order, neighbours, strict=True)])
         return out
 
     def face_check(

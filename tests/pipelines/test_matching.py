@@ -309,3 +309,32 @@ def test_where_the_index_does_not_hold_the_art_the_collector_line_outranks_it(ca
     assert (
         features[row, FEATURES.index("embedding")] >= ART_SURE and features[row, FEATURES.index("art_among_name")] > 0.5
     )
+
+
+def test_faces_painted_as_a_hidden_card_is_choose_among_the_printings_of_its_name(catalogs: list[Catalog]) -> None:
+    """A partly hidden card's likeness to each printing's face painted out as it is (``painted``) chooses
+    among the printings of the name read; the lead the feature carries stays the whole faces' (what the
+    fusion was fitted on). Painted likenesses that leave a printing out choose nothing."""
+    plain = CatalogMatcher(catalogs)
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    matcher = CatalogMatcher(
+        catalogs,
+        Fusion(weights=Fusion().weights | {"art_among_name": 30.0}),
+        ReferenceFaces([c.card_id for c in plain.cards], vectors),
+    )
+    charmanders = [c.card_id for c in plain.cards if c.name == "Charmander"]
+    assert matcher.name_printings(matcher.match([], "Charmander", "")) == charmanders
+    whole, hidden = charmanders[0], charmanders[2]
+    seen = vectors[plain.by_id[whole]]  # what shows of the card looks, in whole faces, like another printing
+    painted = {card_id: 0.2 for card_id in charmanders} | {hidden: 0.9}
+    lead = lambda p: matcher.art_among(seen, [plain.by_id[c] for c in charmanders], p)  # noqa: E731
+    chosen, unpainted = lead(painted), lead(None)
+    assert chosen is not None and unpainted is not None
+    assert plain.cards[unpainted[0]].card_id == whole and plain.cards[chosen[0]].card_id == hidden
+    assert chosen[1] == pytest.approx(unpainted[1])
+    match = matcher.match([], "Charmander", "", vector=seen, painted=painted)
+    assert match.candidates[0].card.card_id == hidden
+    partial = {k: v for k, v in painted.items() if k != whole}
+    assert plain.cards[lead(partial)[0]].card_id == whole  # type: ignore[index]
