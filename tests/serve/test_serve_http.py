@@ -124,7 +124,13 @@ def test_scans_run_on_the_model_deployments(serve_url: str, catalogs: list[Catal
 
         with ThreadPoolExecutor(3) as pool:
             results = list(pool.map(run, photos))
+        # a fan: the cards under others have their neighbours' faces painted as they are and embedded by the
+        # identifier deployment (``embed``)
+        fan = run(_photo(catalogs, ["sv2-12", "base1-4", "sv4-5"], seed=23, layout="fan"))
     assert all(r["status"] == "done" for r in results), [r["error"] for r in results]
     assert [len(r["cards"]) for r in results] == [1, 1, 1]
     found = [r["cards"][0]["candidates"][0]["card_id"] for r in results]
     assert sum(f == want for f, want in zip(found, ["sv2-12", "base1-4", "sv4-5"], strict=True)) >= 2, found
+    assert fan["status"] == "done", fan["error"]
+    assert "masked" in fan["timings_ms"] and len(fan["cards"]) == 3
+    assert {c["candidates"][0]["card_id"] for c in fan["cards"]} == {"sv2-12", "base1-4", "sv4-5"}
