@@ -454,9 +454,9 @@ class CatalogMatcher:
         """The candidate cards (indices) for one reading and their features (rows, ``FEATURES``).
         With the reading's embedding ``vector`` (and reference faces), the card of the name read whose face
         the art resembles most (``painted`` where given: ``art_among``) gets its lead over the next
-        (``art_among_name``). With the face check's
-        likenesses (``faces``: card id -> ``models.faces.likeness`` of the part of the card in view),
-        the likest card gets its lead over the next (``face``), and joins the candidates."""
+        (``art_among_name``). With the face check's likenesses (``faces``: card id ->
+        ``models.faces.likeness`` of the part of the card in view), the likest card gets its lead over
+        the next (``face``), and joins the candidates."""
         name = parse_name(name_text)
         collector = parse_collector(collector_text)
         # the embedding's evidence is how far a neighbour stands above the neighbourhood (the median of

@@ -102,12 +102,12 @@ BACKS = ("pokemon", "fab")
 # booster packs printed as real ones are, photographed alone (`benchmarks/no_cards.py --close-up
 # --printed-packs`), were kept by their detection or art alone
 READABLE_SIDE = 360.0
-# a partly hidden card's name read on this many printings at most has each of their faces painted out as
-# the card is, to choose among them (``ScanEngine.masked_likeness``)
-PAINTED_PRINTINGS = 24
 READABLE_IN_VIEW = 0.9
 HP_ON_TOP = re.compile(r"\bH\s?P\s?\d{2,3}\b|\b\d{2,3}\s?HP\b")  # ``HP140``, or ``140 HP`` on older cards
 NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
+# a partly hidden card's name read on this many printings at most has each of their faces painted out as
+# the card is, to choose among them (``ScanEngine.masked_likeness``)
+PAINTED_PRINTINGS = 24
 
 
 class Runners(Protocol):
@@ -514,6 +514,7 @@ class ScanEngine:
             i
             for i in range(n)
             if i not in backs
+            and identities[i].embedding is not None
             and len(identities[i].neighbours) > 1
             and not masks[i].all()
             and masks[i].sum() >= MIN_CELLS
