@@ -248,11 +248,18 @@ def mask_covered(card: Image.Image, seen: np.ndarray) -> Image.Image:
     over it, and the text reader does not read the neighbour's lines as this card's."""
     if seen.all():
         return card
-    pixels = np.asarray(card.convert("RGB")).copy()
-    covered = ~grid_pixels(seen, *pixels.shape[:2])
-    fill = pixels[~covered].mean(axis=0) if (~covered).any() else np.full(3, 128.0)
-    pixels[covered] = fill.astype(np.uint8)
-    return Image.fromarray(pixels)
+    return Image.fromarray(paint_covered(np.asarray(card.convert("RGB")), seen))
+
+
+def paint_covered(pixels: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Cards' pixels ((..., H, W, 3) uint8, any size) with the cells ``seen`` marks covered painted in
+    each card's mean colour of the rest (mid grey where nothing shows): ``mask_covered`` for a photo's
+    card, ``models.scan.masked_faces`` for the reference faces it is compared with."""
+    shown = grid_pixels(seen, *pixels.shape[-3:-1])
+    cards = pixels.reshape(-1, *pixels.shape[-3:])
+    fill = cards[:, shown].mean(axis=1) if shown.any() else np.full((len(cards), 3), 128.0)
+    painted = np.where(shown[None, :, :, None], cards, fill.astype(np.uint8)[:, None, None, :])
+    return painted.reshape(pixels.shape)
 
 
 def shown_card(card: Image.Image, quad: np.ndarray, over: list[np.ndarray], image_size: tuple[int, int]) -> Image.Image:

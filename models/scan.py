@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pillow_heif import register_heif_opener
 
-from models.centering import HEIGHT, WIDTH, grid_pixels
+from models.centering import HEIGHT, WIDTH
 from models.corners import CornerRefiner, looked_twice
 from models.detector import CardDetector, Detection, _iou, moved_back, reduced, with_close_ups, zoomed_out
 from models.faces import MIN_CELLS, FaceSource, RenderedFaces, likenesses
@@ -42,7 +42,7 @@ from models.matching import (
     pick_printing,
 )
 from models.ocr import BOTTOM_STRIP, TOP_STRIP, CardOCR, CardText, TextLine, strips, texts_of
-from models.rectify import at_size, rectify_card, shown_card, stacking, unpad, visibility
+from models.rectify import at_size, paint_covered, rectify_card, shown_card, stacking, unpad, visibility
 from models.refine import edge_gradients, refine_corners
 
 register_heif_opener()  # photos as phones save them (HEIC), in whichever process scans
@@ -713,10 +713,7 @@ def masked_faces(faces: np.ndarray, seen: np.ndarray) -> np.ndarray:
     where ``seen`` (a ``visibility`` grid) says the photographed card is covered, in the mean colour of
     the rest of it, as ``models.rectify.mask_covered`` paints the card: (K, 3, H, W) normalised."""
     large = np.stack([cv2.resize(face, (INPUT_W, INPUT_H), interpolation=cv2.INTER_LINEAR) for face in faces])
-    shown = grid_pixels(seen, INPUT_H, INPUT_W)
-    fill = large[:, shown].mean(axis=1).astype(np.uint8)  # (K, 3)
-    painted = np.where(shown[None, :, :, None], large, fill[:, None, None, :])
-    return normalise(painted)
+    return normalise(paint_covered(large, seen))
 
 
 def hidden_under(score: float, size: float | None, beneath_sure: bool) -> bool:

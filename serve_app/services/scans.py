@@ -235,7 +235,7 @@ class ScanWorker:
                     if scan is None:
                         return
                     user_id, image_key, attempts = scan.user_id, scan.image_key, scan.attempts
-                    image = (await session.exec(select(Image).where(col(Image.key) == image_key))).first()
+                    image = await session.get(Image, image_key)
                     source = image_service.scan_source_key(image_key, image.content_type if image else None)
                     await session.commit()
                 channel = f"user:{user_id}"
