@@ -421,10 +421,7 @@ class CatalogMatcher:
         (``NAME_SURE``), those whose reference face the embedding is nearest first; ``limit`` at most."""
         ids = [c.card.card_id for c in match.candidates] + [card_id for card_id, _ in neighbours]
         # the first candidates are often printings of one name: each name's cards ranked once
-        names = dict.fromkeys(
-            normalize_name(c.card.name) for c in match.candidates if c.evidence.get("name", 0.0) >= NAME_SURE
-        )
-        for name in names:
+        for name in names_read(match):
             same = self.by_name.get(name, [])
             with_faces = [i for i in same if i in self.reference_rows]
             if vector is not None and with_faces:
@@ -436,10 +433,7 @@ class CatalogMatcher:
     def name_printings(self, match: Match) -> list[str]:
         """The cards (ids) of each name the match's candidates were named by (``NAME_SURE``) that have a
         reference face: those ``art_among`` chooses among."""
-        names = dict.fromkeys(
-            normalize_name(c.card.name) for c in match.candidates if c.evidence.get("name", 0.0) >= NAME_SURE
-        )
-        found = [i for name in names for i in self.by_name.get(name, []) if i in self.reference_rows]
+        found = [i for name in names_read(match) for i in self.by_name.get(name, []) if i in self.reference_rows]
         return [self.cards[i].card_id for i in dict.fromkeys(found)]
 
     def evidence(
@@ -559,6 +553,14 @@ class CatalogMatcher:
         ]
         tier = self.fusion.tier(candidates[0].confidence, features[order[0]], art_vouches=self.art_vouches)
         return Match(candidates, tier)
+
+
+def names_read(match: Match) -> list[str]:
+    """The names (normalised, each once, best candidate first) the match's candidates were named by
+    (``NAME_SURE``)."""
+    return list(
+        dict.fromkeys(normalize_name(c.card.name) for c in match.candidates if c.evidence.get("name", 0.0) >= NAME_SURE)
+    )
 
 
 def face_leader(faces: dict[str, float] | None, by_id: dict[str, int]) -> tuple[int, float] | None:
