@@ -125,6 +125,7 @@ def score_photo(found: list[dict[str, Any]], labels: list[dict[str, Any]]) -> tu
             "centering_unmeasured": None,
             "corner_error": corner_error,
             "outline_error": outline_error,
+            "corners": [[round(float(v), 1) for v in point] for point in card["corners"]],  # as found
             # for reading the misses (`cardvault evaluate --rows`): what was there, what was read
             "label": next(k for k, c in enumerate(labels) if c is t),
             "card_id": card_id,
