@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 from pillow_heif import register_heif_opener
 
 from models.centering import HEIGHT, WIDTH
-from models.corners import CornerRefiner, looked_twice
+from models.corners import CORNERS_SEEN, CornerRefiner, looked_twice
 from models.detector import CardDetector, Detection, _iou, moved_back, reduced, with_close_ups, zoomed_out
 from models.faces import MIN_CELLS, FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
@@ -388,13 +388,17 @@ class ScanEngine:
         return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(number) + 0.5 * hp_on_top
 
     async def refine_corners(
-        self, rgb: np.ndarray, corners: list[np.ndarray], boxes: Sequence[Sequence[float]] | None = None
+        self,
+        rgb: np.ndarray,
+        corners: list[np.ndarray],
+        boxes: Sequence[Sequence[float]] | None = None,
+        in_view: Sequence[bool] | None = None,
     ) -> list[np.ndarray]:
         """The corner network's passes, with the canvases cut in a worker thread and the network run
         by the runners (batched across scans on Serve); edge fitting when there is no network. With
         the detection ``boxes``, a second look from the box where the corners or the refined outline
         disagree with it (``models.corners.looked_twice``)."""
-        steps = looked_twice(rgb, corners, boxes)
+        steps = looked_twice(rgb, corners, boxes, in_view=in_view)
 
         def advance(found: np.ndarray | None) -> tuple[np.ndarray | None, list[np.ndarray]]:
             # a generator's StopIteration cannot cross into an asyncio future: return it as a value
@@ -442,7 +446,8 @@ class ScanEngine:
         t = time.perf_counter()
         corners = [d.corners for d in detections]
         if self.refine:
-            corners = await self.refine_corners(rgb, corners, [d.box for d in detections])
+            in_view = [bool(d.corner_visibility.min() >= CORNERS_SEEN) for d in detections]
+            corners = await self.refine_corners(rgb, corners, [d.box for d in detections], in_view)
             timings["refine"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
         quads = [portrait_corners(c) for c in corners]

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from models.centering import measure_centering
-from models.corners import CornerRefiner
+from models.corners import CORNERS_SEEN, CornerRefiner
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
 from models.scan import CENTERING_MARGIN, portrait_corners, refine_all
@@ -63,7 +63,10 @@ def evaluate_detector(
         if predictions and refine not in (None, "none"):
             rgb, quads = np.asarray(image.convert("RGB")), [p.corners for p in predictions]
             boxes = [p.box for p in predictions]
-            refined = refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads, boxes)  # type: ignore[union-attr]
+            corners_seen = [bool(p.corner_visibility.min() >= CORNERS_SEEN) for p in predictions]  # as the scan
+            refined = (
+                refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads, boxes, in_view=corners_seen)  # type: ignore[union-attr]
+            )
             predictions = [replace(p, corners=c) for p, c in zip(predictions, refined, strict=True)]
         latencies.append((time.perf_counter() - start) * 1000)
         true_boxes = np.array([c["box"] for c in truth], float).reshape(-1, 4)
