@@ -57,7 +57,7 @@ def missed_scores(scenes: Path, rows: list[dict[str, Any]], detector: CardDetect
     manifest = {row["image"]: row for row in read_jsonl(scenes / "manifest.jsonl")}
     missed: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if not row["found"]:
+        if row["found"] is False:  # a labelled card missed (None: a photo's count of false cards)
             missed.setdefault(row["image"], []).append(row)
     out = []
     for image, misses in sorted(missed.items()):

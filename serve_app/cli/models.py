@@ -356,7 +356,8 @@ def _evaluate_pipeline(
     scenes: Path, limit: int | None, rows_out: Path | None = None, art_vouches: bool | None = None
 ) -> dict[str, float]:
     """The in-process scan engine (shipped models) over a scene set, scored against its labels;
-    ``rows_out``: every labelled card's row (found: what was read; missed: ``found`` false);
+    ``rows_out``: every labelled card's row (found: what was read; missed: ``found`` false), and a row
+    counting each photo's false cards (``found`` None, ``false_cards``);
     ``art_vouches``: ``load_matcher``'s."""
     import asyncio
     import json
@@ -383,6 +384,8 @@ def _evaluate_pipeline(
                 for k, c in enumerate(entry["cards"])
                 if c["visible"] >= MIN_VISIBLE and k not in paired
             ]
+            if fp:  # the photo's cards found where no labelled card lies (``found`` None: neither kind above)
+                rows.append({"image": entry["image"], "found": None, "false_cards": fp})
         false_positives += fp
         missed += fn
         for stage, ms in payload.result["timings_ms"].items():
