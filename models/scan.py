@@ -392,13 +392,13 @@ class ScanEngine:
         rgb: np.ndarray,
         corners: list[np.ndarray],
         boxes: Sequence[Sequence[float]] | None = None,
-        in_view: Sequence[bool] | None = None,
+        whole: Sequence[bool] | None = None,
     ) -> list[np.ndarray]:
         """The corner network's passes, with the canvases cut in a worker thread and the network run
         by the runners (batched across scans on Serve); edge fitting when there is no network. With
         the detection ``boxes``, a second look from the box where the corners or the refined outline
         disagree with it (``models.corners.looked_twice``)."""
-        steps = looked_twice(rgb, corners, boxes, in_view=in_view)
+        steps = looked_twice(rgb, corners, boxes, whole=whole)
 
         def advance(found: np.ndarray | None) -> tuple[np.ndarray | None, list[np.ndarray]]:
             # a generator's StopIteration cannot cross into an asyncio future: return it as a value
@@ -446,8 +446,8 @@ class ScanEngine:
         t = time.perf_counter()
         corners = [d.corners for d in detections]
         if self.refine:
-            in_view = [bool(d.corner_visibility.min() >= CORNERS_SEEN) for d in detections]
-            corners = await self.refine_corners(rgb, corners, [d.box for d in detections], in_view)
+            whole = [bool(d.score >= self.sure_score and d.corner_visibility.min() >= CORNERS_SEEN) for d in detections]
+            corners = await self.refine_corners(rgb, corners, [d.box for d in detections], whole)
             timings["refine"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
         quads = [portrait_corners(c) for c in corners]

@@ -25,7 +25,7 @@ from models.centering import measure_centering
 from models.corners import CORNERS_SEEN, CornerRefiner
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
-from models.scan import CENTERING_MARGIN, portrait_corners, refine_all
+from models.scan import CENTERING_MARGIN, SURE_SCORE, portrait_corners, refine_all
 from pipelines.evaluate_scan import corner_errors
 from pipelines.scene_dataset import MIN_VISIBLE
 
@@ -63,9 +63,9 @@ def evaluate_detector(
         if predictions and refine not in (None, "none"):
             rgb, quads = np.asarray(image.convert("RGB")), [p.corners for p in predictions]
             boxes = [p.box for p in predictions]
-            corners_seen = [bool(p.corner_visibility.min() >= CORNERS_SEEN) for p in predictions]  # as the scan
+            whole = [bool(p.score >= SURE_SCORE and p.corner_visibility.min() >= CORNERS_SEEN) for p in predictions]
             refined = (
-                refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads, boxes, in_view=corners_seen)  # type: ignore[union-attr]
+                refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads, boxes, whole=whole)  # type: ignore[union-attr]
             )
             predictions = [replace(p, corners=c) for p, c in zip(predictions, refined, strict=True)]
         latencies.append((time.perf_counter() - start) * 1000)

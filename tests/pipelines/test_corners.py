@@ -236,8 +236,8 @@ def test_corners_not_card_shaped_get_a_look_from_the_box(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(corners, "refinement", network)
 
-    def run(in_view: bool) -> np.ndarray:
-        steps = corners.looked_twice(photo, [sheared], [box], in_view=[in_view])
+    def run(whole: bool) -> np.ndarray:
+        steps = corners.looked_twice(photo, [sheared], [box], whole=[whole])
         try:
             batch = next(steps)
             while True:
