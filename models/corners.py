@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from models.detector import _iou
+from models.detector import Detection, _iou
 from models.identify import session_options
 from models.rectify import homography
 
@@ -145,6 +145,12 @@ OPPOSITE_SIDES = 1.5
 SIDES_RATIO = (1.1, 1.8)
 
 
+def of_whole_card(detection: Detection, sure: float) -> bool:
+    """Whether a detection is of a whole card in view: its score at least ``sure`` (the scan's
+    ``SURE_SCORE``) and each of its four corners seen at least ``CORNERS_SEEN``."""
+    return bool(detection.score >= sure and detection.corner_visibility.min() >= CORNERS_SEEN)
+
+
 def card_shaped(quad: np.ndarray) -> bool:
     """Whether four corners in order could be a card's outline in a photo: convex, opposite sides
     near one length (``OPPOSITE_SIDES``), long sides over short near a card's (``SIDES_RATIO``). A
@@ -252,11 +258,11 @@ def pick_second_looks(
     guide: the look from the box always does, and for a card turned near 45 degrees its box is far
     larger than the card, so the network, started from it, can outline the box (session 11)."""
     chosen = list(refined[:n])
-    seen = list(whole) if whole is not None else [False] * n
+    whole_cards = list(whole) if whole is not None else [False] * n
 
     def measured(i: int, outline: np.ndarray) -> tuple[bool, float]:
-        # for a card in view a card's shape first, then the edge along it
-        return card_shaped(outline) or not seen[i], edge_contrast(rgb, outline)
+        # for a whole card a card's shape first, then the edge along it
+        return card_shaped(outline) or not whole_cards[i], edge_contrast(rgb, outline)
 
     measure = {i: measured(i, chosen[i]) for i in set(second)}  # each outline measured once
     for k, i in enumerate(second):
@@ -278,17 +284,21 @@ def looked_twice(
     for the detections whose corners disagree with their box (``with_second_looks``), then for those
     whose refined outline does (the corners agreed with the box, barely, and the network slid
     further onto the art window or the text box) or, for a detection of a ``whole`` card
-    (``CORNERS_SEEN``), makes no card's shape; of each detection's outlines, for a whole card a
-    card-shaped one, then the one along a card's edge (``pick_second_looks``). Session 27: of the
-    cards whose final outline made no card's shape, 17 of 18 (held-out seed 1001) and 15 of 16 (seed
-    1003) were more than 5% of the diagonal off."""
+    (``CORNERS_SEEN``), makes no card's shape; of each detection's outlines, the one along a card's
+    edge (``pick_second_looks``), in that late look for a whole card a card-shaped one first. Session
+    27: of the cards whose final outline made no card's shape, 17 of 18 (held-out seed 1001) and 15 of
+    16 (seed 1003) were more than 5% of the diagonal off. The first look keeps choosing by the edge
+    alone: a card-shaped outline first there turned a booster pack photographed alone into a card (a
+    turned card's outline inside the pack's box, `test_a_booster_pack_photographed_alone_is_no_card`)."""
     starts, second = with_second_looks(quads, boxes, rgb)
     refined = yield from refinement(rgb, starts, passes=passes)
-    chosen = pick_second_looks(refined, len(quads), second, rgb, whole)
+    chosen = pick_second_looks(refined, len(quads), second, rgb)
     if boxes is None:
         return chosen
-    seen = list(whole) if whole is not None else [False] * len(quads)
-    late = [i for i, box in enumerate(boxes) if i not in second and not fits_its_box(chosen[i], box, whole=seen[i])]
+    whole_cards = list(whole) if whole is not None else [False] * len(quads)
+    late = [
+        i for i, box in enumerate(boxes) if i not in second and not fits_its_box(chosen[i], box, whole=whole_cards[i])
+    ]
     if not late:
         return chosen
     starts, looks = starts_from_boxes(late, boxes, rgb)

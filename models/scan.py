@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 from pillow_heif import register_heif_opener
 
 from models.centering import HEIGHT, WIDTH
-from models.corners import CORNERS_SEEN, CornerRefiner, looked_twice
+from models.corners import CornerRefiner, looked_twice, of_whole_card
 from models.detector import CardDetector, Detection, _iou, moved_back, reduced, with_close_ups, zoomed_out
 from models.faces import MIN_CELLS, FaceSource, RenderedFaces, likenesses
 from models.grading import CardGrader, WearCalibration, combine, grading_input, half_turn
@@ -397,7 +397,8 @@ class ScanEngine:
         """The corner network's passes, with the canvases cut in a worker thread and the network run
         by the runners (batched across scans on Serve); edge fitting when there is no network. With
         the detection ``boxes``, a second look from the box where the corners or the refined outline
-        disagree with it (``models.corners.looked_twice``)."""
+        disagree with it or, for detections of ``whole`` cards, make no card's shape
+        (``models.corners.looked_twice``)."""
         steps = looked_twice(rgb, corners, boxes, whole=whole)
 
         def advance(found: np.ndarray | None) -> tuple[np.ndarray | None, list[np.ndarray]]:
@@ -446,7 +447,7 @@ class ScanEngine:
         t = time.perf_counter()
         corners = [d.corners for d in detections]
         if self.refine:
-            whole = [bool(d.score >= self.sure_score and d.corner_visibility.min() >= CORNERS_SEEN) for d in detections]
+            whole = [of_whole_card(d, self.sure_score) for d in detections]
             corners = await self.refine_corners(rgb, corners, [d.box for d in detections], whole)
             timings["refine"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from models.centering import measure_centering
-from models.corners import CORNERS_SEEN, CornerRefiner
+from models.corners import CornerRefiner, of_whole_card
 from models.detector import CardDetector, _iou
 from models.rectify import rectify_card
 from models.scan import CENTERING_MARGIN, SURE_SCORE, portrait_corners, refine_all
@@ -63,7 +63,7 @@ def evaluate_detector(
         if predictions and refine not in (None, "none"):
             rgb, quads = np.asarray(image.convert("RGB")), [p.corners for p in predictions]
             boxes = [p.box for p in predictions]
-            whole = [bool(p.score >= SURE_SCORE and p.corner_visibility.min() >= CORNERS_SEEN) for p in predictions]
+            whole = [of_whole_card(p, SURE_SCORE) for p in predictions]  # as the scan asks
             refined = (
                 refine_all(rgb, quads) if refine == "edges" else refine.refine(rgb, quads, boxes, whole=whole)  # type: ignore[union-attr]
             )
