@@ -256,7 +256,8 @@ def pick_second_looks(
     detector's corners (the box has no up: of its four rotations, the one whose corners point from
     its centre the way the detector's point from theirs). Which agrees better with the box is no
     guide: the look from the box always does, and for a card turned near 45 degrees its box is far
-    larger than the card, so the network, started from it, can outline the box (session 11)."""
+    larger than the card, so the network, started from it, can outline the box (session 11). For a
+    detection of a ``whole`` card a card-shaped outline (``card_shaped``) comes first."""
     chosen = list(refined[:n])
     whole_cards = list(whole) if whole is not None else [False] * n
 
@@ -303,7 +304,7 @@ def looked_twice(
         return chosen
     starts, looks = starts_from_boxes(late, boxes, rgb)
     again = yield from refinement(rgb, starts, passes=passes)
-    return pick_second_looks(chosen + again, len(quads), looks, rgb, whole)
+    return pick_second_looks(chosen + again, len(quads), looks, rgb, whole_cards)
 
 
 # across a card's outline, the photo changes from card to what lies around it. The two sides are

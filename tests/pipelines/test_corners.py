@@ -123,18 +123,35 @@ def test_of_two_looks_the_outline_along_the_cards_edge_is_kept() -> None:
     assert {tuple(p) for p in found[0].round(6)} == {tuple(p) for p in card.round(6)}
 
 
+def photo_with_card(seed: int, card: np.ndarray) -> np.ndarray:
+    """A noisy carpet (400 x 400) with one plain card filled in at ``card``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    photo = rng.normal(90, 12, (400, 400, 3)).clip(0, 255).astype(np.uint8)
+    cv2.fillConvexPoly(photo, card.round().astype(np.int32), (235, 220, 120))
+    return photo
+
+
+def driven(steps: Any) -> list[np.ndarray]:
+    """``looked_twice``'s outlines, its batches answered with zeros (the test's ``refinement`` decides)."""
+    try:
+        batch = next(steps)
+        while True:
+            batch = steps.send(np.zeros((len(batch), 4, 2)))
+    except StopIteration as done:
+        result: list[np.ndarray] = done.value
+    return result
+
+
 def test_an_outline_refined_off_its_box_gets_a_look_from_the_box(monkeypatch: pytest.MonkeyPatch) -> None:
     """Session 15, held-out seed 1003: a card's corners agreed with its box just enough (0.63) to
     get no second look, and the network slid them onto the text box (0.52): the OCR read the
     attack line as the collector line. The refined outline is checked against the box too."""
-    import cv2
-
     import models.corners as corners
 
-    rng = np.random.default_rng(1)
-    photo = rng.normal(90, 12, (400, 400, 3)).clip(0, 255).astype(np.uint8)
     card = np.array([[100.0, 60.0], [226.0, 60.0], [226.0, 236.0], [100.0, 236.0]])
-    cv2.fillConvexPoly(photo, card.round().astype(np.int32), (235, 220, 120))
+    photo = photo_with_card(1, card)
     box = [100.0, 60.0, 226.0, 236.0]
     detected = np.array([[120.0, 80.0], [226.0, 80.0], [226.0, 236.0], [120.0, 236.0]])  # agrees with the box
     inner = np.array([[130.0, 110.0], [200.0, 110.0], [200.0, 200.0], [130.0, 200.0]])  # the network's slide
@@ -148,14 +165,7 @@ def test_an_outline_refined_off_its_box_gets_a_look_from_the_box(monkeypatch: py
         return [inner if corners.box_agreement(q, box) < 0.99 else card.copy() for q in quads]
 
     monkeypatch.setattr(corners, "refinement", network)
-    steps = corners.looked_twice(photo, [detected], [box])
-    result = None
-    try:
-        batch = next(steps)
-        while True:
-            batch = steps.send(np.zeros((len(batch), 4, 2)))
-    except StopIteration as done:
-        result = done.value
+    result = driven(corners.looked_twice(photo, [detected], [box]))
     assert len(starts_seen) == 2 and len(starts_seen[1]) == 1  # a second round, for that card alone
     np.testing.assert_allclose(result[0], card)
 
@@ -215,14 +225,10 @@ def test_corners_not_card_shaped_get_a_look_from_the_box(monkeypatch: pytest.Mon
     box (it is no card's shape) and the network, started there, kept it. For a card whose four
     corners the detector sees, an outline that is no card's shape gets the looks from the box, and a
     card-shaped outline wins over one that is not."""
-    import cv2
-
     import models.corners as corners
 
-    rng = np.random.default_rng(3)
-    photo = rng.normal(90, 12, (400, 400, 3)).clip(0, 255).astype(np.uint8)
     card = np.array([[100.0, 60.0], [226.0, 60.0], [226.0, 236.0], [100.0, 236.0]])
-    cv2.fillConvexPoly(photo, card.round().astype(np.int32), (235, 220, 120))
+    photo = photo_with_card(3, card)
     box = [100.0, 60.0, 226.0, 236.0]
     sheared = np.array([[140.0, 70.0], [200.0, 70.0], [226.0, 236.0], [100.0, 236.0]])  # top half the bottom
     assert corners.box_agreement(sheared, box) >= corners.BOX_AGREEMENT and not corners.card_shaped(sheared)
@@ -237,14 +243,7 @@ def test_corners_not_card_shaped_get_a_look_from_the_box(monkeypatch: pytest.Mon
     monkeypatch.setattr(corners, "refinement", network)
 
     def run(whole: bool) -> np.ndarray:
-        steps = corners.looked_twice(photo, [sheared], [box], whole=[whole])
-        try:
-            batch = next(steps)
-            while True:
-                batch = steps.send(np.zeros((len(batch), 4, 2)))
-        except StopIteration as done:
-            result: list[np.ndarray] = done.value
-        return result[0]
+        return driven(corners.looked_twice(photo, [sheared], [box], whole=[whole]))[0]
 
     np.testing.assert_allclose(run(True), card)
     assert [len(s) for s in starts_seen] == [1, 1]  # the corners, then a look from the box
