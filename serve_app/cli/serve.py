@@ -73,6 +73,14 @@ def serve(
     scans: Annotated[bool, typer.Option(help="deploy the model deployments and the scan pipeline")] = True,
     device: Annotated[str, typer.Option(help="model execution: auto, cpu, cuda or tensorrt")] = "auto",
     gpus_per_model: Annotated[float, typer.Option(help="GPU fraction for each model deployment")] = 0.0,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="scans' requests a model deployment gathers into one call (the detector at most 8); "
+            "on a GPU 32 (benchmarks/gpu_models.py)",
+        ),
+    ] = 16,
 ) -> None:
     """Start the Serve application: embedded local Ray by default, or deploy onto a cluster."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -112,6 +120,7 @@ def serve(
                     grader_gpus=gpus_per_model,
                     ocr_gpus=gpus_per_model,
                     corners_gpus=gpus_per_model,
+                    max_batch=max_batch,
                 ),
             )
         ),
