@@ -213,8 +213,9 @@ def to_torch(model: Any) -> Any:
     from onnx2torch import convert
     from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
 
-    # onnx2torch knows Split and Resize up to their opset-13 forms; their opset-18 forms add only
-    # attributes these exports leave at their defaults (Split's num_outputs, Resize's antialias)
+    # onnx2torch knows Split and Resize up to their opset-13 forms; their opset-18 forms add attributes
+    # (Split's num_outputs: equal parts, as the 13 form splits by its outputs; Resize's antialias, off
+    # here) that the older converters read as the exports mean them (tests/pipelines/test_gpu_replay.py)
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     for op in {node.op_type for node in model.graph.node}:
         since = defs.get_schema(op, opset).since_version
