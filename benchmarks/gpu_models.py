@@ -126,6 +126,7 @@ def record(scenes: Path, photos: int, out: Path, passes: int = 2) -> None:
         runners.corner_net.session = Recording(runners.corner_net.session, "corners", calls, spent)
     rec_model: Any = runners.ocr.engine.text_rec  # loaded by CardOCR
     det, rec = runners.ocr.text_detector.session, rec_model.session
+    text_detector = Path(det.session._model_path)  # the file rapidocr ships
     det.session = Recording(det.session, "ocr_det", calls, spent)
     rec.session = Recording(rec.session, "ocr_rec", calls, spent)
     engine = ScanEngine(runners, load_matcher(get_settings().resolved_catalog_dir()))
@@ -153,7 +154,7 @@ def record(scenes: Path, photos: int, out: Path, passes: int = 2) -> None:
     (out / "workload.json").write_text(json.dumps({"scenes": str(scenes), "photos": workload}))
     from models.ocr import card_recognizer
 
-    pack(Path(det.session._session._model_path).read_bytes(), out / "ocr_det")
+    pack(text_detector.read_bytes(), out / "ocr_det")
     pack(card_recognizer(runners.ocr.recognizer_path)[0], out / "ocr_rec")
     counts = Counter(name for photo in workload for name, _ in photo["calls"])
     cards = sum(photo["cards"] for photo in workload)
@@ -230,23 +231,35 @@ def to_torch(model: Any) -> Any:
     return convert(model).eval()
 
 
-def load_models(workload: Path) -> dict[str, Any]:
+def load_sources(workload: Path) -> dict[str, Any]:
+    """The scan's ONNX models: ours as shipped, the OCR's as ``record`` packed them."""
     import onnx
 
-    models = {name: to_torch(onnx.load(str(path))) for name, path in OURS.items()}
-    models |= {name: to_torch(unpack(workload / name)) for name in PACKED}
-    return models
+    return {name: onnx.load(str(path)) for name, path in OURS.items()} | {
+        name: unpack(workload / name) for name in PACKED
+    }
 
 
-def check(models: dict[str, Any], workload: Path, shapes: dict[str, list[int]]) -> dict[str, float]:
+def load_models(sources: dict[str, Any]) -> dict[str, Any]:
+    """Each source converted to torch (``to_torch`` rewrites a copy: the source stays as it was)."""
+    import onnx
+
+    converted = {}
+    for name, source in sources.items():
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+        converted[name] = to_torch(model)
+    return converted
+
+
+def check(models: dict[str, Any], sources: dict[str, Any], shapes: dict[str, list[int]]) -> dict[str, float]:
     """Each converted model's largest difference from ONNX Runtime (CPU) on one input of the workload."""
     import onnxruntime as ort
     import torch
 
     diffs = {}
     for name, module in models.items():
-        source = str(OURS[name]) if name in OURS else unpack(workload / name).SerializeToString()
-        session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(sources[name].SerializeToString(), providers=["CPUExecutionProvider"])
         x = np.random.default_rng(0).random([min(2, shapes[name][0]), *shapes[name][1:]], dtype=np.float32)
         ref = session.run(None, {session.get_inputs()[0].name: x})[0]
         with torch.no_grad():
@@ -341,12 +354,13 @@ def replay(
     import torch
 
     workload = json.loads((workload_dir / "workload.json").read_text())["photos"]
-    models = load_models(workload_dir)
+    sources = load_sources(workload_dir)
+    models = load_models(sources)
     first: dict[str, list[int]] = {}
     for photo in workload:
         for name, shape in photo["calls"]:
             first.setdefault(name, shape)
-    diffs = check(models, workload_dir, first)
+    diffs = check(models, sources, first)
     device = torch.device(device_name)
     cuda = device.type == "cuda"
     cards = sum(p["cards"] for p in workload)
