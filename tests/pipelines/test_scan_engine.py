@@ -447,6 +447,21 @@ def whole_catalog_engine() -> ScanEngine:
     return shipped_engine(ScanEngine, DATA)
 
 
+def test_a_name_read_unsure_does_not_say_which_way_up(whole_catalog_engine: ScanEngine) -> None:
+    """Text read upside down can land near some catalog name (``MENIEW``, 0.71 from one) while the
+    recognizer is unsure of it (0.37): for the turn it counts as nothing (held-out seed 1001, photo 189:
+    a fully visible Golett turned round by it and misnamed), a name read sure still counts."""
+    from models.ocr import CardText
+    from models.scan import TURN_CONFIDENT
+
+    engine = whole_catalog_engine
+    garbage = CardText(name="MENIEW", name_score=0.374, collector="", collector_score=0.0)
+    assert engine.legible(garbage) >= 0.7  # close enough to some name to count, unless its confidence does
+    assert engine.legible(garbage, confident=TURN_CONFIDENT) == 0.0
+    golett = CardText(name="Golett", name_score=0.878, collector="", collector_score=0.0)
+    assert engine.legible(golett, confident=TURN_CONFIDENT) == engine.legible(golett) == 1.0
+
+
 def test_a_booster_wrapper_larger_than_the_photos_card_is_no_card(
     whole_catalog_engine: ScanEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
