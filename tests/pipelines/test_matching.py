@@ -314,7 +314,9 @@ def test_where_the_index_does_not_hold_the_art_the_collector_line_outranks_it(ca
 def test_faces_painted_as_a_hidden_card_is_choose_among_the_printings_of_its_name(catalogs: list[Catalog]) -> None:
     """A partly hidden card's likeness to each printing's face painted out as it is (``painted``) chooses
     among the printings of the name read; the lead the feature carries stays the whole faces' (what the
-    fusion was fitted on). Painted likenesses that leave a printing out choose nothing."""
+    fusion was fitted on). Painted likenesses that leave printings out choose among those they cover
+    (the printings of another name the name read comes close to are not painted: held-out seed 1001,
+    photo 50, ``Zacian V`` and ``Zacian``); covering fewer than two, they choose nothing."""
     plain = CatalogMatcher(catalogs)
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
@@ -337,7 +339,9 @@ def test_faces_painted_as_a_hidden_card_is_choose_among_the_printings_of_its_nam
     match = matcher.match([], "Charmander", "", vector=seen, painted=painted)
     assert match.candidates[0].card.card_id == hidden
     partial = {k: v for k, v in painted.items() if k != whole}
-    assert plain.cards[lead(partial)[0]].card_id == whole  # type: ignore[index]
+    assert plain.cards[lead(partial)[0]].card_id == hidden  # type: ignore[index]
+    assert lead(partial)[1] == pytest.approx(unpainted[1])  # type: ignore[index]
+    assert plain.cards[lead({hidden: 0.9})[0]].card_id == whole  # type: ignore[index]
 
 
 def test_a_name_read_close_to_one_name_may_be_the_last_words_of_another(catalogs: list[Catalog]) -> None:
