@@ -401,11 +401,13 @@ class CatalogMatcher:
         over the next: the art chooses among the printings of the name read even when the card is
         too covered for the whole catalog's nearest neighbours to hold it. None: fewer than two
         of them have a reference face. ``painted`` (a partly hidden card's likeness to each card's face
-        painted out as it is, ``models.scan.ScanEngine.masked_likeness``), where it covers at least two
-        of them, chooses the card among those it covers instead; the lead stays the whole faces' (the
-        fusion was fitted on it). ``painted`` holds the printings of the names the match's candidates
-        were named by, and a name read can come close to others as well (``Zacian V``: ``Zacian`` at
-        0.86): those are left out of the choice, not the painted likeness (held-out seed 1001, photo 50)."""
+        painted out as it is, ``models.scan.ScanEngine.masked_likeness``), where it covers the card the
+        whole faces choose and at least one other, chooses among those it covers instead; the lead stays
+        the whole faces' (the fusion was fitted on it). ``painted`` holds the printings of the names the
+        match's candidates were named by; a name read can come close to others as well (``Zacian V``:
+        ``Zacian`` at 0.86, held-out seed 1001, photo 50), which the painted choice leaves out. Where the
+        whole faces choose such a card (``Fangs`` read: Bare Fangs, by its last word, beside Fang's
+        printings, photo 137), the painted likeness was not asked about it, and the whole faces' choice stands."""
         rows = [(i, self.reference_rows[i]) for i in indices if i in self.reference_rows]
         if len(rows) < 2:
             return None
@@ -413,7 +415,7 @@ class CatalogMatcher:
         first, second = np.argsort(-sims)[:2]
         lead = float(sims[first] - sims[second])
         covered = [k for k, (i, _) in enumerate(rows) if self.cards[i].card_id in (painted or {})]
-        if painted and len(covered) >= 2:
+        if painted and len(covered) >= 2 and first in covered:
             first = max(covered, key=lambda k: painted[self.cards[rows[k][0]].card_id])
         return rows[int(first)][0], lead
 

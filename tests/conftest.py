@@ -151,6 +151,10 @@ async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[
 def ray_local() -> Iterator[None]:
     """One local Ray for the whole session (Serve tests, Ray Data jobs)."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Serve's controller gives a starting HTTP proxy 5 s to answer that it is ready, then kills it; on a
+    # 2-core machine busy with other work its worker had not started in that time (session 29: the Serve
+    # tests failed at setup beside two evaluation runs). Ray's processes inherit this from the driver
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
     import logging
 
     import ray

@@ -315,8 +315,8 @@ def test_faces_painted_as_a_hidden_card_is_choose_among_the_printings_of_its_nam
     """A partly hidden card's likeness to each printing's face painted out as it is (``painted``) chooses
     among the printings of the name read; the lead the feature carries stays the whole faces' (what the
     fusion was fitted on). Painted likenesses that leave printings out choose among those they cover
-    (the printings of another name the name read comes close to are not painted: held-out seed 1001,
-    photo 50, ``Zacian V`` and ``Zacian``); covering fewer than two, they choose nothing."""
+    when they cover the whole faces' choice (the printings of another name the name read comes close to
+    are not painted: held-out seed 1001, photo 50, ``Zacian V`` and ``Zacian``); else they choose nothing."""
     plain = CatalogMatcher(catalogs)
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
@@ -338,10 +338,14 @@ def test_faces_painted_as_a_hidden_card_is_choose_among_the_printings_of_its_nam
     assert chosen[1] == pytest.approx(unpainted[1])
     match = matcher.match([], "Charmander", "", vector=seen, painted=painted)
     assert match.candidates[0].card.card_id == hidden
+    # the whole faces' choice left out: it stands (the painted likeness was not asked about it)
     partial = {k: v for k, v in painted.items() if k != whole}
-    assert plain.cards[lead(partial)[0]].card_id == hidden  # type: ignore[index]
-    assert lead(partial)[1] == pytest.approx(unpainted[1])  # type: ignore[index]
-    assert plain.cards[lead({hidden: 0.9})[0]].card_id == whole  # type: ignore[index]
+    assert plain.cards[lead(partial)[0]].card_id == whole  # type: ignore[index]
+    # another printing left out: the painted likeness chooses among those it covers
+    others = {k: v for k, v in painted.items() if k not in (charmanders[1],)}
+    assert plain.cards[lead(others)[0]].card_id == hidden  # type: ignore[index]
+    assert lead(others)[1] == pytest.approx(unpainted[1])  # type: ignore[index]
+    assert plain.cards[lead({whole: 0.2})[0]].card_id == whole  # type: ignore[index]
 
 
 def test_a_name_read_close_to_one_name_may_be_the_last_words_of_another(catalogs: list[Catalog]) -> None:

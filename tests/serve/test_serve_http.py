@@ -50,6 +50,12 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory, catalogs: list[Catalog],
         if k in {"environment", "data_dir", "master_key", "public_url", "log_level"}
     }
     overrides["master_key"] = settings.master_key.get_secret_value()
+    # ``serve.start`` waits 60 s for the HTTP proxy, a time no setting changes: on a 2-core machine busy
+    # with other work that can be too short (session 29, with the proxy's ready check raised in
+    # ``ray_local``). Its module constant (ray pinned in uv.lock) is raised for the test
+    import ray.serve._private.api as serve_api
+
+    serve_api.HTTP_PROXY_TIMEOUT = max(serve_api.HTTP_PROXY_TIMEOUT, 300)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     models = ModelArgs(num_cpus=0, device="cpu", max_replicas=1)
     app = build_app(AppArgs(num_cpus=0, settings=overrides, forward_env=False, models=models))
