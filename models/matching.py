@@ -414,8 +414,9 @@ class CatalogMatcher:
         sims = self.reference_vectors[[r for _, r in rows]] @ np.asarray(embedding, np.float32)
         first, second = np.argsort(-sims)[:2]
         lead = float(sims[first] - sims[second])
-        covered = [k for k, (i, _) in enumerate(rows) if self.cards[i].card_id in (painted or {})]
-        if painted and len(covered) >= 2 and first in covered:
+        painted = painted or {}
+        covered = [k for k, (i, _) in enumerate(rows) if self.cards[i].card_id in painted]
+        if len(covered) >= 2 and first in covered:
             first = max(covered, key=lambda k: painted[self.cards[rows[k][0]].card_id])
         return rows[int(first)][0], lead
 
