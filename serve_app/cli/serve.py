@@ -91,6 +91,9 @@ def serve(
     os.environ.setdefault("CARDVAULT_PUBLIC_URL", f"http://{host}:{port}")
     if address is None:  # the embedded default prepares its own database
         prepare_embedded(settings)
+        # local Ray inherits this: on a busy 2-core machine the HTTP proxy can take longer than Serve's
+        # 5 s ready check to start, and the controller then kills it (seen in session 29's test runs)
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
     import ray
     from ray import serve as ray_serve
 
