@@ -198,11 +198,10 @@ CODE_NUMBER = re.compile(r"\b(?!EN\b)([A-Z]{2,4})\s?(\d{2,3})\b")
 DIGIT_GROUP = re.compile(r"\d{1,3}")
 CODE_TOKEN = re.compile(r"[A-Z][A-Z0-9]{1,4}(?:-[A-Z]{1,4})?")
 REGULATION_MARKED = re.compile(r"[A-I]([A-Z]{2,4}(?:-[A-Z]{1,4})?)")
-# a FaB identifier whose set code ends in O or I read as a digit (``BV0027`` for BVO027, ``KS1045``)
-CONFUSED_CODE = re.compile(r"\b([A-Z]{2})([01])(\d{3})\b")
-# a promo's number (``SWSH243``) or an identifier with letters of its code read as digits, 0 1 5 8 for O I S B
-# (``5W5H243``, ``SW5H057``, ``W0D027``: 9 collector lines of held-out seeds 1001 / 1003, session 30). The
-# code's letters are all taken as letters (``AS_LETTER``); it needs at least one letter read as such
+# an identifier with letters of its code read as digits, 0 1 5 8 for O I S B: a FaB set code ending in O or I
+# (``BV0027`` for BVO027, ``KS1045``), a promo's (``5W5H243`` for SWSH243, ``SW5H057``; 9 collector lines of
+# held-out seeds 1001 / 1003, session 30) or ``W0D027``. The code's letters are all taken as letters
+# (``AS_LETTER``); it needs at least one letter read as such
 DIGITS_IN_CODE = re.compile(r"\b([A-Z0158]{0,3}[A-Z][A-Z0158]{0,3}?)(\d{2,3})\b")
 
 
@@ -269,8 +268,6 @@ def parse_collector(text: str) -> dict[str, Any]:
         found["pairs"] = {(collector_key(a), int(b)) for a, b in pairwise(groups)}
     if m := CODE_NUMBER.search(upper):
         found["identifier"] = collector_key(f"{m[1]}{m[2]}")  # MST095 is looked up as MST95
-    elif m := CONFUSED_CODE.search(upper):
-        found["identifier"] = collector_key(f"{m[1]}{'O' if m[2] == '0' else 'I'}{m[3]}")
     elif (m := DIGITS_IN_CODE.search(upper)) and len(m[1]) >= 2 and re.search(r"\d", m[1]):
         found["identifier"] = collector_key(m[1].translate(AS_LETTER) + m[2])
     tokens = set(CODE_TOKEN.findall(upper))

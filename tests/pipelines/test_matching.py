@@ -70,9 +70,10 @@ def test_a_promo_number_read_with_digits_for_letters_names_the_card(matcher: Cat
     the number names the card, and with the name read the card is GOOD."""
     card = next(c for c in matcher.cards if c.number.startswith("SV") and len(c.number) == 5)
     read = "5" + card.number[1:]
-    best = matcher.match([], card.name, f"PR EN {read}").candidates[0]
+    match = matcher.match([], card.name, f"PR EN {read}")
+    best = match.candidates[0]
     assert best.card.card_id == card.card_id and best.evidence["number"] == 1.0
-    assert matcher.match([], card.name, f"PR EN {read}").tier == "GOOD"
+    assert match.tier == "GOOD"
     assert matcher.match([], card.name, "PR EN 5 107").tier != "GOOD"
 
 
