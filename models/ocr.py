@@ -28,6 +28,11 @@ DETECT_SIDE = 320  # the text detector sees each strip scaled to this many px al
 # detector also finds specks and frame edges, read as `1`, `F`, `IWONO`
 LARGER_LOOK_SURE = 0.7
 SHORT_LINE = 0.55  # a bottom strip's line this share of its width or wider is attack or weakness text
+# recognition pads each batch of lines (sorted by width) to its widest, and to at least this many px at
+# 48 px high. PaddleOCR's 320 pads a name (a width of ~4 heights) and a collector line's parts to 6.7
+# heights: two fifths of the recognizer's time (a Conv network, linear in width) spent on padding.
+# 192 (4 heights): 30% less time, the lines' catalog names and numbers read alike (``benchmarks/ocr_width.py``)
+REC_MIN_WIDTH = 192
 
 
 def _width(box: np.ndarray) -> float:
@@ -87,6 +92,7 @@ class CardOCR:
             "Det.limit_type": "max",
             "Det.limit_side_len": DETECT_SIDE,
             "Rec.rec_batch_num": batch,
+            "Rec.rec_img_shape": [3, 48, REC_MIN_WIDTH],
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
         self.engine = RapidOCR(params=params)
@@ -105,6 +111,7 @@ class CardOCR:
         detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
         recognizer: Any = self.engine._load_rec_model()  # type: ignore[no-untyped-call]
         self.text_detector = detector  # ``detect`` runs it on batches of strips
+        self.text_recognizer = recognizer  # its ``rec_image_shape`` sets the least width (``REC_MIN_WIDTH``)
         built = detector.session.session
         providers = built.get_providers()
         detector.session.session = ort.InferenceSession(
