@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,9 +28,15 @@ from pipelines.catalog_sources import normalize_name
 from pipelines.evaluate_scan import card_of, pair_with_labels, read_jsonl
 from serve_app.services.scanner import shipped_engine
 
+Setting = TypeVar("Setting", bound=Hashable)
+
 
 def compare(
-    scenes: Path, limit: int, settings: Sequence[int], apply: Callable[[LocalRunners, int], None], label: str
+    scenes: Path,
+    limit: int,
+    settings: Sequence[Setting],
+    apply: Callable[[LocalRunners, Setting], None],
+    label: str,
 ) -> None:
     """Scan each photo once per setting (``apply`` sets it on the runners), alternating the order, and
     print the table described above, the settings' column headed ``label``."""
@@ -40,7 +47,7 @@ def compare(
     for setting in settings:  # warm up, every setting (a recognizer width's first run picks its kernels)
         apply(runners, setting)
         asyncio.run(engine.scan(photos[0]))
-    times: dict[int, list[tuple[float, float]]] = {setting: [] for setting in settings}
+    times: dict[Setting, list[tuple[float, float]]] = {setting: [] for setting in settings}
     named = dict.fromkeys(settings, 0)
     own_name = dict.fromkeys(settings, 0)
     numbered = dict.fromkeys(settings, 0)
@@ -69,7 +76,7 @@ def compare(
         t = np.array(times[setting])
         ocr, scan = np.median(t[:, 0]), np.median(t[:, 1])
         print(
-            f"{setting:>8} {ocr:>14.0f} {scan:>15.0f} {t[:, 1].mean():>13.0f} {named[setting]:>11}"
+            f"{setting!s:>8} {ocr:>14.0f} {scan:>15.0f} {t[:, 1].mean():>13.0f} {named[setting]:>11}"
             f" {own_name[setting]:>9} {numbered[setting]:>11}"
         )
     base = np.array(times[settings[0]])

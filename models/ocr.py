@@ -28,11 +28,12 @@ DETECT_SIDE = 320  # the text detector sees each strip scaled to this many px al
 # detector also finds specks and frame edges, read as `1`, `F`, `IWONO`
 LARGER_LOOK_SURE = 0.7
 SHORT_LINE = 0.55  # a bottom strip's line this share of its width or wider is attack or weakness text
-# recognition pads each batch of lines (sorted by width) to its widest, and to at least this many px at
-# 48 px high. PaddleOCR's 320 pads a name (a width of ~4 heights) and a collector line's parts to 6.7
-# heights: two fifths of the recognizer's time (a Conv network, linear in width) spent on padding.
-# 192 (4 heights): 30% less time, the lines' catalog names and numbers read alike (``benchmarks/ocr_width.py``)
-REC_MIN_WIDTH = 192
+# recognition reads lines 48 px high in batches, sorted by width, each line padded to the batch's widest
+# and this many heights more. PaddleOCR pads to at least 320 px (6.7 heights): a name (~4 heights wide)
+# and a collector line's parts read mostly padding, two fifths of the recognizer's time (a Conv network,
+# linear in width). A line read with no room after its last letter loses it (``Oasis Respit``): half a
+# height keeps it (``benchmarks/ocr_width.py``)
+REC_PAD = 0.5
 
 
 def _width(box: np.ndarray) -> float:
@@ -80,19 +81,20 @@ class CardOCR:
         # its contrast stretched; 3, then (top strips) at twice the size; 4, also a bottom strip without a
         # collector line, of a card whose name was found, at twice the size. ``benchmarks/ocr_looks.py``
         self.looks = looks
+        self.least, self.pad = 1.0, REC_PAD  # in heights: the least width of a batch, the room after its widest
 
         cuda = device in ("auto", "cuda") and _has_cuda()
         if batch is None:
             # recognition pads a batch to its widest line: on a CPU small batches waste less (9-card
             # page on 2 cores: 276 ms at 4 lines a batch, 346 ms at 16); a GPU wants large ones
             batch = 16 if cuda else 4
+        self.batch = batch
         params: dict[str, Any] = {
             "Global.use_cls": False,
             "Global.log_level": "error",
             "Det.limit_type": "max",
             "Det.limit_side_len": DETECT_SIDE,
             "Rec.rec_batch_num": batch,
-            "Rec.rec_img_shape": [3, 48, REC_MIN_WIDTH],
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
         self.engine = RapidOCR(params=params)
@@ -111,7 +113,7 @@ class CardOCR:
         detector: Any = self.engine._load_det_model()  # type: ignore[no-untyped-call]
         recognizer: Any = self.engine._load_rec_model()  # type: ignore[no-untyped-call]
         self.text_detector = detector  # ``detect`` runs it on batches of strips
-        self.text_recognizer = recognizer  # its ``rec_image_shape`` sets the least width (``REC_MIN_WIDTH``)
+        self.text_recognizer = recognizer  # ``recognize`` runs it on batches of lines
         built = detector.session.session
         providers = built.get_providers()
         detector.session.session = ort.InferenceSession(
@@ -196,13 +198,32 @@ class CardOCR:
                 selected.append((index, self.engine.crop_text_regions(crop, box[None])[0], area, left))
         out: list[list[TextLine]] = [[] for _ in crops]
         if selected:
-            result = self.engine.recognize_txt([crop for _, crop, _, _ in selected])
-            for (index, _, area, left), text, score in zip(
-                selected, result.txts or (), result.scores or (), strict=True
+            for (index, _, area, left), (text, score) in zip(
+                selected, self.recognize([crop for _, crop, _, _ in selected]), strict=True
             ):
                 if index in small and score < LARGER_LOOK_SURE:
                     continue
                 out[index].append((str(text), float(score), area, left))
+        return out
+
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Text and confidence of each line (BGR uint8 crops of any size), read in batches of lines of
+        like width, each padded to its batch's widest (``least`` heights at least) and ``pad`` heights
+        more. rapidocr's own recognition pads to 320 px at least and takes no other width; its
+        recognizer's resizing, session and CTC decoding are reused (version pinned in uv.lock)."""
+        recognizer = self.text_recognizer
+        ratios = np.array([crop.shape[1] / max(crop.shape[0], 1) for crop in crops])
+        order = np.argsort(ratios, kind="stable")
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for start in range(0, len(crops), self.batch):
+            members = order[start : start + self.batch]
+            widest = max(self.least, float(ratios[members].max())) + self.pad
+            batch = np.stack([recognizer.resize_norm_img(crops[i], widest) for i in members]).astype(np.float32)
+            lines, _ = recognizer.postprocess_op(
+                recognizer.session(batch), False, wh_ratio_list=list(ratios[members]), max_wh_ratio=widest
+            )
+            for i, (text, score) in zip(members, lines, strict=True):
+                out[i] = (str(text), float(score))
         return out
 
     def read(self, cards: list[np.ndarray]) -> list[CardText]:

@@ -8,7 +8,7 @@ import uuid
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.core.errors import ImageNotFound, PayloadTooLarge
-from serve_app.core.images import SCAN_COPY_TYPES, THUMBNAIL_SIZES, inspect_and_thumbnail
+from serve_app.core.images import SCAN_COPY_TYPES, THUMBNAIL_SIZES, inspect_and_thumbnail, thumbnails
 from serve_app.core.storage import ObjectMissing, ObjectStorage
 from serve_app.db.tables import Image
 from serve_app.schemas.images import ImagePublic, UploadTicket
@@ -34,16 +34,26 @@ def scan_source_key(key: str, content_type: str | None) -> str:
 
 
 async def _store(
-    storage: ObjectStorage, settings: Settings, image: Image, data: bytes, *, write_original: bool
+    storage: ObjectStorage,
+    settings: Settings,
+    image: Image,
+    data: bytes,
+    *,
+    write_original: bool,
+    thumbnails: bool = True,
 ) -> None:
     # off the event loop: a phone's 12 MP photo takes 0.04 s (JPEG) to 0.3 s (HEIC) to decode
     inspected = await asyncio.to_thread(
-        inspect_and_thumbnail, data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+        inspect_and_thumbnail,
+        data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        thumbnails=thumbnails,
     )
     info = inspected.info
     if write_original:
         await storage.put(original_key(image.key), data, info.content_type)
-    for size, thumb in inspected.thumbnails.items():
+    for size, thumb in sorted(inspected.thumbnails.items(), reverse=True):  # the smallest last
         await storage.put(thumbnail_key(image.key, size), thumb, "image/webp")
     if inspected.scan_copy is not None:
         await storage.put(scan_copy_key(image.key), inspected.scan_copy, "image/jpeg")
@@ -52,13 +62,36 @@ async def _store(
 
 
 async def upload(
-    session: AsyncSession, *, storage: ObjectStorage, settings: Settings, user_id: uuid.UUID, data: bytes
+    session: AsyncSession,
+    *,
+    storage: ObjectStorage,
+    settings: Settings,
+    user_id: uuid.UUID,
+    data: bytes,
+    thumbnails: bool = True,
 ) -> Image:
+    """Validate and store an uploaded image. ``thumbnails=False`` (a photo posted to be scanned): its
+    thumbnails are left to ``ensure_thumbnails``, which the scan job runs beside the models, off the
+    request's path."""
     image = Image(key=uuid.uuid4().hex, user_id=user_id)
-    await _store(storage, settings, image, data, write_original=True)
+    await _store(storage, settings, image, data, write_original=True, thumbnails=thumbnails)
     session.add(image)
     await session.flush()
     return image
+
+
+async def ensure_thumbnails(storage: ObjectStorage, key: str, data: bytes) -> bool:
+    """Make and store the thumbnails of image ``key`` from ``data`` (the image, or its scan copy) where
+    they are missing; whether they were made. The smallest, written last, says they are all there."""
+    try:
+        await storage.get(thumbnail_key(key, min(THUMBNAIL_SIZES)))
+        return False
+    except ObjectMissing:
+        pass
+    made = await asyncio.to_thread(thumbnails, data)
+    for size in sorted(made, reverse=True):
+        await storage.put(thumbnail_key(key, size), made[size], "image/webp")
+    return True
 
 
 async def start_upload(

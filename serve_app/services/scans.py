@@ -224,6 +224,15 @@ class ScanWorker:
             await session.exec(update(Scan).where(col(Scan.id) == scan_id).values(updated_at=utcnow(), **values))
             await session.commit()
 
+    async def _thumbnails(self, image_key: str, data: bytes) -> None:
+        """The photo's thumbnails where they are missing; a failure is logged, the scan goes on."""
+        try:
+            await image_service.ensure_thumbnails(self.storage, image_key, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("thumbnails of image %s", image_key)
+
     async def _run(self, scan_id: uuid.UUID) -> None:
         try:
             async with self._slots:
@@ -248,7 +257,8 @@ class ScanWorker:
                         data = await self.storage.get(image_service.original_key(image_key))
                     scanner = await self._scanner()
                     fetched = time.perf_counter()
-                    payload = await scanner.scan(data)
+                    # a photo posted to be scanned gets its thumbnails here, while the models run
+                    payload, _ = await asyncio.gather(scanner.scan(data), self._thumbnails(image_key, data))
                     scanned = time.perf_counter()
                     for index, crop in enumerate(payload.crops):
                         await self.storage.put(crop_key(scan_id, index), crop, "image/jpeg")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from PIL import Image
 
 from tests.factories import ApiUser
@@ -149,3 +151,20 @@ async def test_delete_image_removes_objects(client: httpx.AsyncClient, alice: Ap
     assert (await client.delete(f"/api/v1/images/{image['key']}", headers=alice.headers)).status_code == 204
     assert (await client.get(f"/api/v1/images/{image['key']}", headers=alice.headers)).status_code == 404
     assert (await client.get(_path(image["thumbnails"]["128"]))).status_code == 404
+
+
+async def test_thumbnails_left_to_later_are_made_once_where_missing(tmp_path: Path) -> None:
+    """A photo posted to be scanned is stored without thumbnails; the scan job makes them, and a job
+    run again (resumed after a restart) finds them there and makes none."""
+    from serve_app.core.storage import LocalStorage, ObjectMissing, URLSigner
+    from serve_app.services.images import ensure_thumbnails, thumbnail_key
+
+    storage = LocalStorage(tmp_path, base_url="http://test", signer=URLSigner(b"k" * 32))
+    data = _jpeg()
+    with pytest.raises(ObjectMissing):
+        await storage.get(thumbnail_key("a" * 32, 128))
+    assert await ensure_thumbnails(storage, "a" * 32, data)
+    for size in (128, 256, 512):
+        with Image.open(io.BytesIO(await storage.get(thumbnail_key("a" * 32, size)))) as thumb:
+            assert thumb.format == "WEBP" and max(thumb.size) == size
+    assert not await ensure_thumbnails(storage, "a" * 32, data)

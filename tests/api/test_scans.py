@@ -81,6 +81,14 @@ async def test_scan_identifies_grades_and_accepts(
             assert image.size == (315, 440)
     overlay = await client.get(_path(body["overlay_url"]))
     assert overlay.status_code == 200 and overlay.content[:2] == b"\xff\xd8"
+    # the photo's thumbnails, left out of the upload's path, were made by the scan job
+    image = (await client.get(f"/api/v1/images/{body['image_key']}", headers=alice.headers)).json()
+    assert sorted(map(int, image["thumbnails"])) == [128, 256, 512]
+    for size, url in image["thumbnails"].items():
+        thumb = await client.get(_path(url))
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp", size
+        with Image.open(io.BytesIO(thumb.content)) as small:
+            assert max(small.size) == int(size)
     timings = body["timings_ms"]
     assert timings["total"] > 0 and "detect" in timings
     # the job's own phases around the pipeline: the call's round trip holds the pipeline's total

@@ -65,8 +65,8 @@ async def create_scan(
     if file is not None:
         data = await read_upload(file, state.settings.max_upload_bytes)
         timings.lap("read")
-        image = await image_service.upload(
-            session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data
+        image = await image_service.upload(  # its thumbnails made by the scan job, beside the models
+            session, storage=state.storage, settings=state.settings, user_id=principal.id, data=data, thumbnails=False
         )
         image_key = image.key
         timings.lap("upload")
