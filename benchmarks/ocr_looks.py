@@ -6,7 +6,9 @@ Scans the first ``--limit`` photos of a labelled scene set with the in-process s
 models), each photo once per setting of ``CardOCR.looks`` (1: the detector at its size; 2: then in
 grey with the contrast stretched; 3: then top strips at twice the size; 4: then also bottom strips
 without a collector line under a name found), the order of the settings turned round from one photo to
-the next so that none gets the machine's quieter moments. Prints per setting the median OCR stage and
+the next so that none gets the machine's quieter moments, after one scan of every photo to warm up (a
+photo's first scan draws its cards' faces for the face check, ~200 ms: it would fall on whichever setting
+came first). Prints per setting the median OCR stage and
 whole-scan time per photo, the mean, how many found cards had a catalog name read, how many had their
 own name read and how many their own collector number (the labelled card at the found card's box);
 then the paired median difference of each setting against the first. ``--settings 3 4`` compares two.
@@ -47,6 +49,8 @@ def compare(
     for setting in settings:  # warm up, every setting (a recognizer width's first run picks its kernels)
         apply(runners, setting)
         asyncio.run(engine.scan(photos[0]))
+    for photo in photos[1:]:  # and every photo: its first scan draws its cards' faces for the face check
+        asyncio.run(engine.scan(photo))
     times: dict[Setting, list[tuple[float, float]]] = {setting: [] for setting in settings}
     named = dict.fromkeys(settings, 0)
     own_name = dict.fromkeys(settings, 0)
