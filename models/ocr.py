@@ -94,7 +94,6 @@ class CardOCR:
             "Global.log_level": "error",
             "Det.limit_type": "max",
             "Det.limit_side_len": DETECT_SIDE,
-            "Rec.rec_batch_num": batch,
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
         self.engine = RapidOCR(params=params)
@@ -218,7 +217,7 @@ class CardOCR:
         for start in range(0, len(crops), self.batch):
             members = order[start : start + self.batch]
             widest = max(self.least, float(ratios[members].max())) + self.pad
-            batch = np.stack([recognizer.resize_norm_img(crops[i], widest) for i in members]).astype(np.float32)
+            batch = np.stack([recognizer.resize_norm_img(crops[i], widest) for i in members])  # float32
             lines, _ = recognizer.postprocess_op(
                 recognizer.session(batch), False, wh_ratio_list=list(ratios[members]), max_wh_ratio=widest
             )

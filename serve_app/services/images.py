@@ -53,8 +53,7 @@ async def _store(
     info = inspected.info
     if write_original:
         await storage.put(original_key(image.key), data, info.content_type)
-    for size, thumb in sorted(inspected.thumbnails.items(), reverse=True):  # the smallest last
-        await storage.put(thumbnail_key(image.key, size), thumb, "image/webp")
+    await _put_thumbnails(storage, image.key, inspected.thumbnails)
     if inspected.scan_copy is not None:
         await storage.put(scan_copy_key(image.key), inspected.scan_copy, "image/jpeg")
     image.status, image.content_type = "ready", info.content_type
@@ -88,10 +87,14 @@ async def ensure_thumbnails(storage: ObjectStorage, key: str, data: bytes) -> bo
         return False
     except ObjectMissing:
         pass
-    made = await asyncio.to_thread(thumbnails, data)
+    await _put_thumbnails(storage, key, await asyncio.to_thread(thumbnails, data))
+    return True
+
+
+async def _put_thumbnails(storage: ObjectStorage, key: str, made: dict[int, bytes]) -> None:
+    """Store thumbnails, the smallest last: where it is, all of them are (``ensure_thumbnails``)."""
     for size in sorted(made, reverse=True):
         await storage.put(thumbnail_key(key, size), made[size], "image/webp")
-    return True
 
 
 async def start_upload(

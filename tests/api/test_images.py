@@ -12,6 +12,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from serve_app.core.storage import LocalStorage, ObjectMissing, URLSigner
+from serve_app.services.images import ensure_thumbnails, thumbnail_key
 from tests.factories import ApiUser
 
 
@@ -156,9 +158,6 @@ async def test_delete_image_removes_objects(client: httpx.AsyncClient, alice: Ap
 async def test_thumbnails_left_to_later_are_made_once_where_missing(tmp_path: Path) -> None:
     """A photo posted to be scanned is stored without thumbnails; the scan job makes them, and a job
     run again (resumed after a restart) finds them there and makes none."""
-    from serve_app.core.storage import LocalStorage, ObjectMissing, URLSigner
-    from serve_app.services.images import ensure_thumbnails, thumbnail_key
-
     storage = LocalStorage(tmp_path, base_url="http://test", signer=URLSigner(b"k" * 32))
     data = _jpeg()
     with pytest.raises(ObjectMissing):
